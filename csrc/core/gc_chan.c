@@ -1,0 +1,761 @@
+/* gc_chan.c - channels (see gc_chan.h for the contract).
+ *
+ * Two flavors share one struct and one waiting protocol (gc_wait.h):
+ *
+ * Buffered (cap >= 1): a bounded lock-free ring after Dmitry Vyukov's MPMC
+ * queue, in the form crossbeam-channel's `array` flavor gives it.  `head`
+ * and `tail` each hold a lap and an index: index in the low bits (below
+ * mark_bit), lap above one_lap.  Every slot has a stamp: a slot is free
+ * for the sender holding tail T when its stamp equals T, and holds a value
+ * for the receiver holding head H when its stamp equals H + 1.  The bit
+ * `mark_bit` of `tail` is set once by close().  Waiting senders and
+ * receivers sit on `sendq` and `recvq`, each under its own lock.
+ *
+ * Unbuffered (cap == 0): no buffer.  `lock` guards both queues and
+ * `closed`; a sender hands its value to the oldest waiting receiver (or a
+ * receiver takes it from the oldest waiting sender) through the entry.
+ *
+ * Invariants:
+ *   - only gc_chan_try_send/try_recv (and close, which moves nothing) touch
+ *     the ring; gc_wait never does, so a binding can traverse the ring
+ *     under the lock it holds around try_* (gc_chan.h);
+ *   - a buffered channel's receivers wait only while the ring is empty and
+ *     its senders only while it is full; a thread that registers re-checks
+ *     after a seq_cst fence, and whoever changes the ring issues a seq_cst
+ *     fence before looking at the other side's queue, so no wake-up is
+ *     lost (Dekker's pattern: one of the two sees the other);
+ *   - a value goes straight to a waiting receiver only while the ring is
+ *     empty, so a sender's earlier values (already consumed) cannot be
+ *     overtaken: FIFO per sender holds;
+ *   - locks are leaves: nothing is woken and no callback runs under them.
+ */
+#include "gc_chan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define GC_CACHELINE 64
+
+/* How long a waiter spins on its state word before it parks.  A futex
+ * wake costs several microseconds; a peer that answers within this time
+ * saves both the park and the wake.  Not on one CPU: the peer cannot run
+ * while we spin. */
+#define GC_SPIN_NS 5000
+
+typedef struct gc_slot {
+    _Atomic size_t stamp;  /* lap + index the slot expects next (above) */
+    void *item;            /* the value while stamp == position + 1 */
+} gc_slot;
+
+typedef struct gc_ring {
+    /* Position of the next receive: lap | index. */
+    _Alignas(GC_CACHELINE) _Atomic size_t head;
+    /* Position of the next send: lap | index, plus mark_bit once closed. */
+    _Alignas(GC_CACHELINE) _Atomic size_t tail;
+    _Alignas(GC_CACHELINE) size_t mark_bit;  /* smallest 2^k > cap */
+    size_t one_lap;                          /* 2 * mark_bit */
+    gc_slot slots[];                         /* cap slots */
+} gc_ring;
+
+struct gc_chan {
+    size_t cap;          /* capacity; 0 for unbuffered */
+    gc_ring *ring;       /* the buffer, NULL when unbuffered */
+    gc_mutex lock;       /* sendq (buffered) or everything (unbuffered) */
+    gc_mutex recv_lock;  /* recvq (buffered only) */
+    gc_waitq sendq;      /* senders waiting, oldest first */
+    gc_waitq recvq;      /* receivers waiting, oldest first */
+    _Atomic int closed;  /* unbuffered only; buffered uses mark_bit */
+};
+
+/* ---- the ring ---------------------------------------------------------- */
+
+static size_t
+ring_next(const gc_ring *r, size_t cap, size_t pos)
+{
+    size_t index = pos & (r->mark_bit - 1);
+    size_t lap = pos & ~(r->one_lap - 1);
+    return index + 1 < cap ? pos + 1 : lap + r->one_lap;
+}
+
+static gc_status
+ring_push(gc_ring *r, size_t cap, void *item)
+{
+    unsigned step = 0;
+    /* relaxed: only a guess; the stamp check and the CAS decide. */
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    for (;;) {
+        if (tail & r->mark_bit) {
+            return GC_CLOSED;
+        }
+        gc_slot *slot = &r->slots[tail & (r->mark_bit - 1)];
+        /* acquire: pairs with the release store of a receiver that freed
+         * the slot, so its read of the old item happens before our write. */
+        size_t stamp = atomic_load_explicit(&slot->stamp,
+                                            memory_order_acquire);
+        if (stamp == tail) {
+            /* seq_cst: ordered with the fences of receivers that look at
+             * tail to decide whether the ring is empty. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->tail, &tail, ring_next(r, cap, tail),
+                    memory_order_seq_cst, memory_order_relaxed)) {
+                slot->item = item;
+                /* release: pairs with the acquire load of the receiver
+                 * that will find stamp == tail + 1. */
+                atomic_store_explicit(&slot->stamp, tail + 1,
+                                      memory_order_release);
+                return GC_OK;
+            }
+            continue; /* the CAS reloaded tail */
+        }
+        if (stamp + r->one_lap == tail + 1) {
+            /* The slot still holds last lap's value: full, unless a
+             * receiver is just taking it.  seq_cst fence: pairs with the
+             * one in ring_pop so the head we read is recent enough. */
+            gc_fence();
+            size_t head = atomic_load_explicit(&r->head,
+                                               memory_order_relaxed);
+            if (head + r->one_lap == tail) {
+                return GC_WOULDBLOCK;
+            }
+        }
+        gc_backoff(&step);
+        tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    }
+}
+
+static gc_status
+ring_pop(gc_ring *r, size_t cap, void **item)
+{
+    unsigned step = 0;
+    /* relaxed: only a guess; the stamp check and the CAS decide. */
+    size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    for (;;) {
+        gc_slot *slot = &r->slots[head & (r->mark_bit - 1)];
+        /* acquire: pairs with the release store in ring_push. */
+        size_t stamp = atomic_load_explicit(&slot->stamp,
+                                            memory_order_acquire);
+        if (stamp == head + 1) {
+            /* seq_cst: ordered with the fences of senders that look at
+             * head to decide whether the ring is full. */
+            if (atomic_compare_exchange_weak_explicit(
+                    &r->head, &head, ring_next(r, cap, head),
+                    memory_order_seq_cst, memory_order_relaxed)) {
+                *item = slot->item;
+                /* release: pairs with the acquire load in ring_push. */
+                atomic_store_explicit(&slot->stamp, head + r->one_lap,
+                                      memory_order_release);
+                return GC_OK;
+            }
+            continue;
+        }
+        if (stamp == head) {
+            /* Nothing written here yet: empty, unless a sender has just
+             * claimed the slot.  seq_cst fence: pairs with ring_push's. */
+            gc_fence();
+            size_t tail = atomic_load_explicit(&r->tail,
+                                               memory_order_relaxed);
+            if ((tail & ~r->mark_bit) == head) {
+                return (tail & r->mark_bit) ? GC_CLOSED : GC_WOULDBLOCK;
+            }
+        }
+        gc_backoff(&step);
+        head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    }
+}
+
+static size_t
+ring_len(const gc_ring *r, size_t cap)
+{
+    for (;;) {
+        /* seq_cst: a consistent pair is one where tail did not move
+         * while head was read. */
+        size_t tail = atomic_load((_Atomic size_t *)&r->tail);
+        size_t head = atomic_load((_Atomic size_t *)&r->head);
+        if (atomic_load((_Atomic size_t *)&r->tail) != tail) {
+            continue;
+        }
+        size_t hix = head & (r->mark_bit - 1);
+        size_t tix = tail & (r->mark_bit - 1);
+        if (hix < tix) {
+            return tix - hix;
+        }
+        if (hix > tix) {
+            return cap - hix + tix;
+        }
+        return (tail & ~r->mark_bit) == head ? 0 : cap;
+    }
+}
+
+/* The two checks a registered waiter makes after its seq_cst fence. */
+static int
+ring_can_recv(gc_ring *r)
+{
+    /* seq_cst: pairs with the CAS on tail in ring_push and with close. */
+    size_t tail = atomic_load(&r->tail);
+    size_t head = atomic_load(&r->head);
+    return (tail & r->mark_bit) || (tail & ~r->mark_bit) != head;
+}
+
+static int
+ring_can_send(gc_ring *r)
+{
+    /* seq_cst: pairs with the CAS on head in ring_pop and with close. */
+    size_t tail = atomic_load(&r->tail);
+    size_t head = atomic_load(&r->head);
+    return (tail & r->mark_bit) || head + r->one_lap != tail;
+}
+
+static int
+ring_empty(gc_ring *r)
+{
+    /* seq_cst: this read decides a direct handoff; see the FIFO invariant
+     * at the top of the file. */
+    size_t tail = atomic_load(&r->tail);
+    return (tail & ~r->mark_bit) == atomic_load(&r->head);
+}
+
+/* ---- waking ------------------------------------------------------------ */
+
+/* Claim the oldest waiter of q (under its lock) and return its entry. */
+static gc_entry *
+claim_one(gc_mutex *lock, gc_waitq *q)
+{
+    gc_mutex_lock(lock);
+    gc_entry *e = gc_waitq_claim(q, NULL);
+    gc_mutex_unlock(lock);
+    return e;
+}
+
+/* After a change to the ring: let the oldest waiter of q try again.
+ * The fence pairs with the one a waiter issues after registering. */
+static void
+notify_one(gc_mutex *lock, gc_waitq *q)
+{
+    gc_fence();
+    if (gc_waitq_maybe_waiting(q)) {
+        gc_entry *e = claim_one(lock, q);
+        if (e) {
+            gc_entry_complete(e, GC_RETRY);
+        }
+    }
+}
+
+/* After close: every waiter of q tries again (and finds the channel
+ * closed).  Entries are collected under the lock, completed outside it. */
+static void
+notify_all(gc_mutex *lock, gc_waitq *q)
+{
+    gc_entry *chain = NULL, *e;
+    gc_mutex_lock(lock);
+    while ((e = gc_waitq_claim(q, NULL)) != NULL) {
+        e->next = chain;
+        chain = e;
+    }
+    gc_mutex_unlock(lock);
+    while (chain) {
+        e = chain;
+        chain = e->next; /* read before completing: e may vanish after */
+        gc_entry_complete(e, GC_RETRY);
+    }
+}
+
+static gc_mutex *
+recv_lock(gc_chan *ch)
+{
+    return ch->ring ? &ch->recv_lock : &ch->lock;
+}
+
+/* ---- creation and queries ---------------------------------------------- */
+
+static size_t
+pow2_above(size_t n)
+{
+    size_t p = 1;
+    while (p <= n) {
+        p <<= 1;
+    }
+    return p;
+}
+
+gc_chan *
+gc_chan_new(size_t cap)
+{
+    if (cap > GC_CHAN_MAX_CAP) {
+        return NULL;
+    }
+    gc_chan *ch = calloc(1, sizeof(*ch));
+    if (!ch) {
+        return NULL;
+    }
+    ch->cap = cap;
+    if (cap > 0) {
+        size_t size = sizeof(gc_ring) + cap * sizeof(gc_slot);
+        size = (size + GC_CACHELINE - 1) & ~(size_t)(GC_CACHELINE - 1);
+        gc_ring *r = aligned_alloc(GC_CACHELINE, size);
+        if (!r) {
+            free(ch);
+            return NULL;
+        }
+        r->mark_bit = pow2_above(cap);
+        r->one_lap = r->mark_bit * 2;
+        atomic_init(&r->head, 0);
+        atomic_init(&r->tail, 0);
+        for (size_t i = 0; i < cap; i++) {
+            atomic_init(&r->slots[i].stamp, i);
+            r->slots[i].item = NULL;
+        }
+        ch->ring = r;
+        if (gc_mutex_init(&ch->recv_lock) != 0) {
+            free(r);
+            free(ch);
+            return NULL;
+        }
+    }
+    if (gc_mutex_init(&ch->lock) != 0) {
+        if (ch->ring) {
+            gc_mutex_destroy(&ch->recv_lock);
+            free(ch->ring);
+        }
+        free(ch);
+        return NULL;
+    }
+    gc_waitq_init(&ch->sendq);
+    gc_waitq_init(&ch->recvq);
+    atomic_init(&ch->closed, 0);
+    return ch;
+}
+
+int
+gc_chan_traverse(gc_chan *ch, int (*visit)(void *item, void *arg), void *arg)
+{
+    gc_ring *r = ch->ring;
+    if (!r) {
+        return 0;
+    }
+    /* Callers exclude try_* (gc_chan.h), so the ring holds still. */
+    size_t pos = atomic_load_explicit(&r->head, memory_order_acquire);
+    size_t end = atomic_load_explicit(&r->tail, memory_order_acquire) &
+                 ~r->mark_bit;
+    while (pos != end) {
+        int rc = visit(r->slots[pos & (r->mark_bit - 1)].item, arg);
+        if (rc) {
+            return rc;
+        }
+        pos = ring_next(r, ch->cap, pos);
+    }
+    return 0;
+}
+
+static int
+free_visit(void *item, void *arg)
+{
+    void **fn_arg = arg;
+    ((void (*)(void *, void *))fn_arg[0])(item, fn_arg[1]);
+    return 0;
+}
+
+void
+gc_chan_free(gc_chan *ch, void (*free_item)(void *item, void *arg), void *arg)
+{
+    if (!ch) {
+        return;
+    }
+    if (free_item) {
+        void *fn_arg[2] = {(void *)free_item, arg};
+        gc_chan_traverse(ch, free_visit, fn_arg);
+    }
+    if (ch->ring) {
+        gc_mutex_destroy(&ch->recv_lock);
+        free(ch->ring);
+    }
+    gc_mutex_destroy(&ch->lock);
+    free(ch);
+}
+
+int
+gc_chan_closed(const gc_chan *ch)
+{
+    if (ch->ring) {
+        /* acquire: pairs with close's fetch_or. */
+        return (atomic_load_explicit((_Atomic size_t *)&ch->ring->tail,
+                                     memory_order_acquire) &
+                ch->ring->mark_bit) != 0;
+    }
+    /* acquire: pairs with close's store. */
+    return atomic_load_explicit((_Atomic int *)&ch->closed,
+                                memory_order_acquire);
+}
+
+size_t
+gc_chan_len(const gc_chan *ch)
+{
+    return ch->ring ? ring_len(ch->ring, ch->cap) : 0;
+}
+
+size_t
+gc_chan_cap(const gc_chan *ch)
+{
+    return ch->cap;
+}
+
+void
+gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out)
+{
+    out->capacity = ch->cap;
+    out->size = gc_chan_len(ch);
+    /* relaxed: a snapshot for statistics. */
+    out->waiting_senders =
+        atomic_load_explicit(&ch->sendq.count, memory_order_relaxed);
+    out->waiting_receivers =
+        atomic_load_explicit(&ch->recvq.count, memory_order_relaxed);
+    out->closed = gc_chan_closed(ch);
+}
+
+/* ---- non-blocking operations -------------------------------------------- */
+
+static gc_status
+buffered_try_send(gc_chan *ch, void *item)
+{
+    gc_ring *r = ch->ring;
+    /* A receiver waits only on an empty ring; hand it the value directly
+     * (Go's semantics: a concurrent try_recv cannot take it).  The fence
+     * pairs with the one a receiver issues after registering. */
+    gc_fence();
+    if (gc_waitq_maybe_waiting(&ch->recvq) && ring_empty(r)) {
+        if (gc_chan_closed(ch)) {
+            return GC_CLOSED;
+        }
+        gc_entry *e = claim_one(&ch->recv_lock, &ch->recvq);
+        if (e) {
+            e->item = item;
+            gc_entry_complete(e, GC_OK);
+            return GC_OK;
+        }
+    }
+    gc_status st = ring_push(r, ch->cap, item);
+    if (st == GC_OK) {
+        notify_one(&ch->recv_lock, &ch->recvq);
+    }
+    return st;
+}
+
+static gc_status
+buffered_try_recv(gc_chan *ch, void **item)
+{
+    gc_ring *r = ch->ring;
+    gc_status st = ring_pop(r, ch->cap, item);
+    if (st != GC_OK) {
+        return st;
+    }
+    /* The slot just freed belongs to the oldest waiting sender: move its
+     * value in on its behalf.  If another sender took the slot meanwhile
+     * (or close came first), that sender simply tries again. */
+    gc_fence();
+    if (gc_waitq_maybe_waiting(&ch->sendq)) {
+        gc_entry *e = claim_one(&ch->lock, &ch->sendq);
+        if (e) {
+            gc_status pst = ring_push(r, ch->cap, e->item);
+            gc_entry_complete(e, pst == GC_OK ? GC_OK : GC_RETRY);
+            if (pst == GC_OK) {
+                notify_one(&ch->recv_lock, &ch->recvq);
+            }
+        }
+    }
+    return GC_OK;
+}
+
+static gc_status
+unbuffered_try_send(gc_chan *ch, void *item)
+{
+    /* No lock when nobody waits: the fence pairs with the receiver's
+     * registration, so a receiver registered before this call is seen. */
+    gc_fence();
+    if (!gc_waitq_maybe_waiting(&ch->recvq)) {
+        return gc_chan_closed(ch) ? GC_CLOSED : GC_WOULDBLOCK;
+    }
+    gc_mutex_lock(&ch->lock);
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+        gc_mutex_unlock(&ch->lock);
+        return GC_CLOSED;
+    }
+    gc_entry *e = gc_waitq_claim(&ch->recvq, NULL);
+    gc_mutex_unlock(&ch->lock);
+    if (!e) {
+        return GC_WOULDBLOCK;
+    }
+    e->item = item;
+    gc_entry_complete(e, GC_OK);
+    return GC_OK;
+}
+
+static gc_status
+unbuffered_try_recv(gc_chan *ch, void **item)
+{
+    gc_fence();
+    if (!gc_waitq_maybe_waiting(&ch->sendq)) {
+        return gc_chan_closed(ch) ? GC_CLOSED : GC_WOULDBLOCK;
+    }
+    gc_mutex_lock(&ch->lock);
+    gc_entry *e = gc_waitq_claim(&ch->sendq, NULL);
+    int closed = atomic_load_explicit(&ch->closed, memory_order_relaxed);
+    gc_mutex_unlock(&ch->lock);
+    if (!e) {
+        return closed ? GC_CLOSED : GC_WOULDBLOCK;
+    }
+    *item = e->item;
+    gc_entry_complete(e, GC_OK);
+    return GC_OK;
+}
+
+gc_status
+gc_chan_try_send(gc_chan *ch, void *item)
+{
+    return ch->ring ? buffered_try_send(ch, item)
+                    : unbuffered_try_send(ch, item);
+}
+
+gc_status
+gc_chan_try_recv(gc_chan *ch, void **item)
+{
+    return ch->ring ? buffered_try_recv(ch, item)
+                    : unbuffered_try_recv(ch, item);
+}
+
+gc_status
+gc_chan_close(gc_chan *ch)
+{
+    if (ch->ring) {
+        /* seq_cst: pairs with the fences of waiters that re-check the
+         * ring after registering. */
+        size_t prev = atomic_fetch_or(&ch->ring->tail, ch->ring->mark_bit);
+        if (prev & ch->ring->mark_bit) {
+            return GC_CLOSED;
+        }
+    }
+    else {
+        gc_mutex_lock(&ch->lock);
+        if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+            gc_mutex_unlock(&ch->lock);
+            return GC_CLOSED;
+        }
+        /* release: pairs with gc_chan_closed's acquire load. */
+        atomic_store_explicit(&ch->closed, 1, memory_order_release);
+        gc_mutex_unlock(&ch->lock);
+    }
+    notify_all(&ch->lock, &ch->sendq);
+    notify_all(recv_lock(ch), &ch->recvq);
+    return GC_OK;
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+/* Put c on its channel's queue; return whether it may proceed now (in
+ * which case the caller withdraws instead of sleeping). */
+static int
+register_case(gc_case *c, gc_waiter *w)
+{
+    gc_chan *ch = c->ch;
+    int send = c->dir == GC_SEND;
+    gc_waitq *q = send ? &ch->sendq : &ch->recvq;
+    gc_mutex *lock = send ? &ch->lock : recv_lock(ch);
+    c->entry.w = w;
+    c->entry.item = send ? c->item : NULL;
+    c->entry.linked = 0;
+    c->entry.result = GC_RETRY;
+    if (ch->ring) {
+        gc_mutex_lock(lock);
+        gc_waitq_push(q, &c->entry);
+        gc_mutex_unlock(lock);
+        /* seq_cst: pairs with the fence a peer issues after changing the
+         * ring and before reading our queue's `empty` flag. */
+        gc_fence();
+        return send ? ring_can_send(ch->ring) : ring_can_recv(ch->ring);
+    }
+    gc_mutex_lock(lock);
+    gc_waitq_push(q, &c->entry);
+    int ready = atomic_load_explicit(&ch->closed, memory_order_relaxed) ||
+                gc_waitq_has_waiting(send ? &ch->recvq : &ch->sendq, w);
+    gc_mutex_unlock(lock);
+    return ready;
+}
+
+static void
+unregister_case(gc_case *c)
+{
+    gc_chan *ch = c->ch;
+    int send = c->dir == GC_SEND;
+    gc_mutex *lock = send ? &ch->lock : recv_lock(ch);
+    gc_mutex_lock(lock);
+    gc_waitq_unlink(send ? &ch->sendq : &ch->recvq, &c->entry);
+    gc_mutex_unlock(lock);
+}
+
+/* Sleep until the waiter is completed (GC_OK), the deadline passes or a
+ * signal arrives. */
+static gc_status
+sleep_until_done(gc_waiter *w, int64_t deadline)
+{
+    if (gc_ncpu() > 1) {
+        int64_t until = gc_now_ns() + GC_SPIN_NS;
+        for (unsigned i = 1;; i++) {
+            /* acquire: pairs with gc_entry_complete's exchange. */
+            if (atomic_load_explicit(&w->state, memory_order_acquire) ==
+                GC_W_DONE) {
+                return GC_OK;
+            }
+            gc_cpu_relax();
+            if ((i & 63) == 0 && gc_now_ns() >= until) {
+                break;
+            }
+        }
+    }
+    uint32_t expect = GC_W_PENDING;
+    /* acq_rel: on failure we saw DONE and need its payload (acquire). */
+    if (!atomic_compare_exchange_strong_explicit(
+            &w->state, &expect, GC_W_PARKED, memory_order_acq_rel,
+            memory_order_acquire)) {
+        return GC_OK;
+    }
+    for (;;) {
+        gc_status st = gc_park(&w->state, GC_W_PARKED, deadline);
+        /* acquire: pairs with gc_entry_complete's exchange. */
+        if (atomic_load_explicit(&w->state, memory_order_acquire) ==
+            GC_W_DONE) {
+            return GC_OK;
+        }
+        if (st == GC_TIMEOUT || st == GC_INTR) {
+            return st;
+        }
+    }
+}
+
+/* A claimer won the waiter; its completion is a few instructions away. */
+static void
+wait_for_completion(gc_waiter *w)
+{
+    uint32_t expect = GC_W_PENDING;
+    atomic_compare_exchange_strong_explicit(&w->state, &expect, GC_W_PARKED,
+                                            memory_order_acq_rel,
+                                            memory_order_acquire);
+    /* acquire: pairs with gc_entry_complete's exchange. */
+    while (atomic_load_explicit(&w->state, memory_order_acquire) !=
+           GC_W_DONE) {
+        gc_park(&w->state, GC_W_PARKED, GC_FOREVER);
+    }
+}
+
+gc_status
+gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
+{
+    gc_waiter *w = gc_self();
+    /* relaxed: published to claimers by the queue locks taken below. */
+    atomic_store_explicit(&w->sel, GC_SEL_WAITING, memory_order_relaxed);
+    atomic_store_explicit(&w->state, GC_W_PENDING, memory_order_relaxed);
+
+    size_t registered = 0;
+    int ready = 0;
+    while (registered < n && !ready) {
+        gc_case *c = &cases[registered++];
+        if (c->ch) {
+            ready = register_case(c, w);
+        }
+    }
+
+    gc_status st = ready ? GC_RETRY : sleep_until_done(w, deadline);
+    if (st != GC_OK) {
+        uintptr_t expect = GC_SEL_WAITING;
+        /* acq_rel: a failed CAS means a claimer won; acquire its claim. */
+        if (atomic_compare_exchange_strong_explicit(
+                &w->sel, &expect, GC_SEL_ABORTED, memory_order_acq_rel,
+                memory_order_acquire)) {
+            for (size_t i = 0; i < registered; i++) {
+                if (cases[i].ch) {
+                    unregister_case(&cases[i]);
+                }
+            }
+            return st;
+        }
+        wait_for_completion(w);
+    }
+
+    /* acquire: pairs with the claim's CAS. */
+    gc_entry *won = (gc_entry *)atomic_load_explicit(&w->sel,
+                                                     memory_order_acquire);
+    size_t k = 0;
+    for (size_t i = 0; i < registered; i++) {
+        if (!cases[i].ch) {
+            continue;
+        }
+        if (&cases[i].entry == won) {
+            k = i;
+        }
+        unregister_case(&cases[i]);
+    }
+    if (won->result != GC_OK) {
+        return GC_RETRY;
+    }
+    if (cases[k].dir == GC_RECV) {
+        cases[k].item = won->item;
+    }
+    if (index) {
+        *index = k;
+    }
+    return GC_OK;
+}
+
+/* ---- blocking send and receive ------------------------------------------ */
+
+static void *
+let_go(const gc_unlock *u)
+{
+    return u && u->release ? u->release() : NULL;
+}
+
+static void
+take_back(const gc_unlock *u, void *token)
+{
+    if (u && u->acquire) {
+        u->acquire(token);
+    }
+}
+
+static gc_status
+blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
+            const gc_unlock *u)
+{
+    gc_status st = dir == GC_SEND ? gc_chan_try_send(ch, *item)
+                                  : gc_chan_try_recv(ch, item);
+    while (st == GC_WOULDBLOCK) {
+        if (deadline != GC_FOREVER && gc_now_ns() >= deadline) {
+            return GC_TIMEOUT;
+        }
+        gc_case c = {.ch = ch, .dir = dir, .item = *item};
+        void *token = let_go(u);
+        gc_status ws = gc_wait(&c, 1, deadline, NULL);
+        take_back(u, token);
+        if (ws == GC_OK) {
+            if (dir == GC_RECV) {
+                *item = c.item;
+            }
+            return GC_OK;
+        }
+        if (ws != GC_RETRY) {
+            return ws;
+        }
+        st = dir == GC_SEND ? gc_chan_try_send(ch, *item)
+                            : gc_chan_try_recv(ch, item);
+    }
+    return st;
+}
+
+gc_status
+gc_chan_send(gc_chan *ch, void *item, int64_t deadline, const gc_unlock *u)
+{
+    return blocking_op(ch, GC_SEND, &item, deadline, u);
+}
+
+gc_status
+gc_chan_recv(gc_chan *ch, void **item, int64_t deadline, const gc_unlock *u)
+{
+    return blocking_op(ch, GC_RECV, item, deadline, u);
+}

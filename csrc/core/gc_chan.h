@@ -1,0 +1,120 @@
+/* gc_chan.h - Go channels: buffered (lock-free ring) and unbuffered
+ * (direct handoff), plus the multi-case wait that send, receive and select
+ * are built on.
+ *
+ * How a caller uses it (this is what the Python binding does):
+ *
+ *     st = gc_chan_try_recv(ch, &item);          // fast path, never waits
+ *     while (st == GC_WOULDBLOCK && time remains) {
+ *         gc_case c = {.ch = ch, .dir = GC_RECV};
+ *         st = gc_wait(&c, 1, deadline, &idx);   // may release the GIL here
+ *         if (st == GC_OK)    { item = c.item; break; }  // a sender handed it
+ *         if (st == GC_RETRY) { st = gc_chan_try_recv(ch, &item); continue; }
+ *         if (st == GC_INTR)  { run signal handlers; maybe give up; retry }
+ *         // GC_TIMEOUT: give up
+ *     }
+ *
+ * Rule that keeps payloads safe for a garbage collector: only the try_*
+ * functions move payloads into or out of a channel's buffer.  gc_wait()
+ * moves payloads only between two waiting threads' cases, never through
+ * the buffer, so a binding that calls try_* with its interpreter lock held
+ * (or attached, on free-threaded builds) may traverse the buffer under
+ * that same lock with gc_chan_traverse().
+ *
+ * Semantics (Go's):
+ *   - waiters are served first in, first out;
+ *   - a value sent while a receiver waits and the buffer is empty goes
+ *     straight to that receiver;
+ *   - a slot freed by a receive is given to the first waiting sender;
+ *   - values from one sender are received in the order sent;
+ *   - close() wakes every waiter; buffered values stay receivable.
+ */
+#ifndef GC_CHAN_H
+#define GC_CHAN_H
+
+#include "gc_base.h"
+#include "gc_wait.h"
+
+typedef struct gc_chan gc_chan;
+
+/* Largest capacity accepted by gc_chan_new(). */
+#define GC_CHAN_MAX_CAP ((size_t)1 << 40)
+
+/* Directions of a case. */
+enum { GC_SEND = 1, GC_RECV = 2 };
+
+/* One case of a wait: an operation on one channel.  The caller fills ch,
+ * dir and (for a send) item; `entry` belongs to the core.  A case whose
+ * ch is NULL is never ready (Go's nil channel). */
+typedef struct gc_case {
+    gc_chan *ch;      /* channel, or NULL to switch the case off */
+    int dir;          /* GC_SEND or GC_RECV */
+    void *item;       /* send: value offered; recv: value received on GC_OK */
+    gc_entry entry;   /* registration on the channel's wait queue (internal) */
+} gc_case;
+
+typedef struct gc_chan_stats {
+    size_t capacity;
+    size_t size;
+    size_t waiting_senders;
+    size_t waiting_receivers;
+    int closed;
+} gc_chan_stats;
+
+/* Create a channel with `cap` slots (0: unbuffered).  NULL when out of
+ * memory or cap > GC_CHAN_MAX_CAP. */
+gc_chan *gc_chan_new(size_t cap);
+
+/* Destroy a channel nobody else uses.  Each value still buffered is passed
+ * to free_item(item, arg) (which may be NULL to ignore them). */
+void gc_chan_free(gc_chan *ch, void (*free_item)(void *item, void *arg),
+                  void *arg);
+
+/* Non-blocking operations.  GC_OK, GC_WOULDBLOCK or GC_CLOSED. */
+gc_status gc_chan_try_send(gc_chan *ch, void *item);
+gc_status gc_chan_try_recv(gc_chan *ch, void **item);
+
+/* Close the channel: GC_OK, or GC_CLOSED if it already was. */
+gc_status gc_chan_close(gc_chan *ch);
+
+int gc_chan_closed(const gc_chan *ch);
+size_t gc_chan_len(const gc_chan *ch);
+size_t gc_chan_cap(const gc_chan *ch);
+void gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out);
+
+/* Visit every buffered value (see the rule above).  Stops and returns the
+ * first non-zero value that visit() returns. */
+int gc_chan_traverse(gc_chan *ch, int (*visit)(void *item, void *arg),
+                     void *arg);
+
+/* How a blocking call lets go of a caller's lock while it waits (for the
+ * binding: the GIL).  release() returns a token that acquire() takes.
+ * Either pointer may be NULL: nothing to release. */
+typedef struct gc_unlock {
+    void *(*release)(void);
+    void (*acquire)(void *token);
+} gc_unlock;
+
+/* Blocking send and receive: the try_/gc_wait loop of the comment at the
+ * top, holding the caller's lock (`unlock`, may be NULL) except while it
+ * waits.  Return GC_OK, GC_CLOSED, GC_TIMEOUT (a deadline <= now means
+ * "try once") or GC_INTR (a signal arrived while waiting; nothing
+ * happened; call again with the same deadline to go on waiting). */
+gc_status gc_chan_send(gc_chan *ch, void *item, int64_t deadline,
+                       const gc_unlock *unlock);
+gc_status gc_chan_recv(gc_chan *ch, void **item, int64_t deadline,
+                       const gc_unlock *unlock);
+
+/* Wait until one of `n` cases is completed by a peer, the state of one of
+ * them changes, the deadline passes, or a signal arrives.  Never moves a
+ * payload through a buffer (see above).  Returns:
+ *   GC_OK       case *index was completed by a peer: a send's value was
+ *               taken, or a receive's value is in cases[*index].item;
+ *   GC_RETRY    some case may be able to proceed now: call try_* again;
+ *   GC_TIMEOUT  the deadline passed (GC_FOREVER: never);
+ *   GC_INTR     a signal interrupted the wait, which has been withdrawn.
+ * With n == 0 it waits only for the deadline or a signal.  When it
+ * returns, no case is registered anywhere any more. */
+gc_status gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index);
+
+#endif /* GC_CHAN_H */

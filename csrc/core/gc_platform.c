@@ -1,0 +1,170 @@
+/* gc_platform.c - clock, parking and CPU facts (see gc_platform.h). */
+#include "gc_platform.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#if defined(__linux__) && !defined(GC_NO_FUTEX)
+#define GC_USE_FUTEX 1
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#ifdef GC_TSAN
+_Atomic unsigned gc_fence_word;
+#endif
+
+int64_t
+gc_now_ns(void)
+{
+    /* uv_hrtime() reads CLOCK_MONOTONIC on Linux, the clock of
+     * time.monotonic() and of the futex deadlines below. */
+    return (int64_t)uv_hrtime();
+}
+
+int64_t
+gc_deadline_after(int64_t timeout_ns)
+{
+    int64_t now = gc_now_ns();
+    if (timeout_ns <= 0) {
+        return now;
+    }
+    if (timeout_ns >= GC_FOREVER - now) {
+        return GC_FOREVER;
+    }
+    return now + timeout_ns;
+}
+
+int
+gc_ncpu(void)
+{
+    static _Atomic int cached = 0;
+    /* relaxed: any thread computes the same value; a race only repeats
+     * the call. */
+    int n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        n = (int)uv_available_parallelism();
+        if (n < 1) {
+            n = 1;
+        }
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
+}
+
+void
+gc_backoff(unsigned *step)
+{
+    /* A peer holds a slot mid-operation; it finishes within a few
+     * instructions unless it was preempted, in which case spinning longer
+     * only burns the CPU it needs, so yield after a short while. */
+    if (*step < 6) {
+        for (unsigned i = 0; i < (1u << *step); i++) {
+            gc_cpu_relax();
+        }
+        (*step)++;
+    }
+    else {
+        sched_yield();
+    }
+}
+
+#ifdef GC_USE_FUTEX
+
+gc_status
+gc_park(gc_parkword *word, uint32_t expected, int64_t deadline)
+{
+    struct timespec ts, *tsp = NULL;
+    if (deadline != GC_FOREVER) {
+        if (deadline < 0) {
+            deadline = 0;
+        }
+        ts.tv_sec = (time_t)(deadline / 1000000000);
+        ts.tv_nsec = (long)(deadline % 1000000000);
+        tsp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so a
+     * retry after EINTR keeps the original deadline. */
+    long r = syscall(SYS_futex, (uint32_t *)word,
+                     FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, expected, tsp,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
+    if (r == 0) {
+        return GC_OK;
+    }
+    switch (errno) {
+    case ETIMEDOUT:
+        return GC_TIMEOUT;
+    case EINTR:
+        return GC_INTR;
+    default: /* EAGAIN: the word already changed */
+        return GC_OK;
+    }
+}
+
+void
+gc_unpark(gc_parkword *word)
+{
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG,
+            INT32_MAX, NULL, NULL, 0);
+}
+
+#else /* portable fallback: one condition variable for all parked threads */
+
+static uv_once_t park_once = UV_ONCE_INIT;
+static uv_mutex_t park_mutex;
+static uv_cond_t park_cond;
+
+static void
+park_init(void)
+{
+    uv_mutex_init(&park_mutex);
+    uv_cond_init(&park_cond);
+}
+
+/* Without a wait that returns on signals, wake at this period so that the
+ * caller can look for them. */
+#define GC_PARK_POLL_NS 20000000
+
+gc_status
+gc_park(gc_parkword *word, uint32_t expected, int64_t deadline)
+{
+    gc_status st = GC_OK;
+    uv_once(&park_once, park_init);
+    uv_mutex_lock(&park_mutex);
+    /* seq_cst: pairs with the store the waker makes before gc_unpark,
+     * which takes park_mutex before broadcasting. */
+    if (atomic_load(word) == expected) {
+        int64_t now = gc_now_ns();
+        int64_t wait = deadline == GC_FOREVER ? GC_PARK_POLL_NS
+                                              : deadline - now;
+        if (wait <= 0) {
+            st = GC_TIMEOUT;
+        }
+        else {
+            int poll = wait > GC_PARK_POLL_NS;
+            if (poll) {
+                wait = GC_PARK_POLL_NS;
+            }
+            if (uv_cond_timedwait(&park_cond, &park_mutex,
+                                  (uint64_t)wait) == UV_ETIMEDOUT) {
+                st = poll ? GC_INTR : GC_TIMEOUT;
+            }
+        }
+    }
+    uv_mutex_unlock(&park_mutex);
+    return st;
+}
+
+void
+gc_unpark(gc_parkword *word)
+{
+    (void)word;
+    uv_once(&park_once, park_init);
+    uv_mutex_lock(&park_mutex);
+    uv_cond_broadcast(&park_cond);
+    uv_mutex_unlock(&park_mutex);
+}
+
+#endif

@@ -1,0 +1,73 @@
+/* gc_platform.h - the seam between the core and the operating system.
+ *
+ * libuv supplies what is portable (mutexes, the monotonic clock, CPU
+ * count).  Parking is done here: on Linux a futex wait with an absolute
+ * CLOCK_MONOTONIC deadline that returns on signals; elsewhere a
+ * condition variable that wakes every few milliseconds so that the caller
+ * can look for signals.
+ */
+#ifndef GC_PLATFORM_H
+#define GC_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "gc_base.h"
+
+/* A leaf lock: never call out, free memory or wake a thread holding it. */
+typedef uv_mutex_t gc_mutex;
+
+static inline int gc_mutex_init(gc_mutex *m) { return uv_mutex_init(m); }
+static inline void gc_mutex_destroy(gc_mutex *m) { uv_mutex_destroy(m); }
+static inline void gc_mutex_lock(gc_mutex *m) { uv_mutex_lock(m); }
+static inline void gc_mutex_unlock(gc_mutex *m) { uv_mutex_unlock(m); }
+
+/* A parking word: a thread sleeps while *word == expected. */
+typedef _Atomic uint32_t gc_parkword;
+
+/* Sleep while *word == expected, until woken, the deadline passes, or a
+ * signal arrives.  Returns GC_OK (woken or spurious: recheck the word),
+ * GC_TIMEOUT or GC_INTR. */
+gc_status gc_park(gc_parkword *word, uint32_t expected, int64_t deadline);
+
+/* Wake every thread parked on word. */
+void gc_unpark(gc_parkword *word);
+
+/* Number of CPUs this process may run on (at least 1). */
+int gc_ncpu(void);
+
+/* Tell the CPU we are spinning. */
+static inline void
+gc_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A full (seq_cst) fence.  ThreadSanitizer does not model fences, so its
+ * builds use a seq_cst read-modify-write of a shared word instead, which
+ * is a full barrier on the hardware and an operation TSan understands. */
+#if defined(__SANITIZE_THREAD__)
+#define GC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GC_TSAN 1
+#endif
+#endif
+#ifdef GC_TSAN
+extern _Atomic unsigned gc_fence_word;
+#define gc_fence() \
+    ((void)atomic_fetch_add_explicit(&gc_fence_word, 0, memory_order_seq_cst))
+#else
+#define gc_fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
+/* Back off inside a lock-free retry loop (a peer is mid-operation). */
+void gc_backoff(unsigned *step);
+
+#endif /* GC_PLATFORM_H */

@@ -1,0 +1,123 @@
+/* gc_wait.c - waiters, entries and wait queues (see gc_wait.h for the
+ * protocol and its invariants). */
+#include "gc_wait.h"
+
+static _Thread_local gc_waiter self_waiter;
+
+gc_waiter *
+gc_self(void)
+{
+    return &self_waiter;
+}
+
+void
+gc_waitq_init(gc_waitq *q)
+{
+    q->head = q->tail = NULL;
+    atomic_init(&q->count, 0);
+    atomic_init(&q->empty, 1);
+}
+
+static void
+set_empty(gc_waitq *q)
+{
+    /* seq_cst: a notifier reads `empty` without the lock after publishing
+     * a change to the channel, and a waiter re-checks the channel after
+     * linking; one of the two always sees the other (gc_chan.c). */
+    atomic_store_explicit(&q->empty, q->head == NULL, memory_order_seq_cst);
+}
+
+void
+gc_waitq_push(gc_waitq *q, gc_entry *e)
+{
+    e->next = NULL;
+    e->prev = q->tail;
+    if (q->tail) {
+        q->tail->next = e;
+    }
+    else {
+        q->head = e;
+    }
+    q->tail = e;
+    e->linked = 1;
+    /* relaxed: statistics only; the lock orders every writer. */
+    atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed);
+    set_empty(q);
+}
+
+void
+gc_waitq_unlink(gc_waitq *q, gc_entry *e)
+{
+    if (!e->linked) {
+        return;
+    }
+    if (e->prev) {
+        e->prev->next = e->next;
+    }
+    else {
+        q->head = e->next;
+    }
+    if (e->next) {
+        e->next->prev = e->prev;
+    }
+    else {
+        q->tail = e->prev;
+    }
+    e->prev = e->next = NULL;
+    e->linked = 0;
+    /* relaxed: statistics only. */
+    atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
+    set_empty(q);
+}
+
+gc_entry *
+gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
+{
+    for (gc_entry *e = q->head; e != NULL; e = e->next) {
+        if (e->w == self) {
+            continue;
+        }
+        uintptr_t expect = GC_SEL_WAITING;
+        /* acq_rel: acquire pairs with the owner's setup of the entry
+         * (published by the queue lock as well); release orders our claim
+         * before the writes into the entry that follow. */
+        if (atomic_compare_exchange_strong_explicit(
+                &e->w->sel, &expect, (uintptr_t)e, memory_order_acq_rel,
+                memory_order_acquire)) {
+            gc_waitq_unlink(q, e);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+int
+gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self)
+{
+    for (const gc_entry *e = q->head; e != NULL; e = e->next) {
+        /* acquire: pairs with the release of a claim or an abort. */
+        if (e->w != self && atomic_load_explicit(&e->w->sel,
+                                                 memory_order_acquire) ==
+                                GC_SEL_WAITING) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void
+gc_entry_complete(gc_entry *e, int result)
+{
+    gc_waiter *w = e->w;
+    e->result = result;
+    /* release: publishes `result` and `item` to the owner, which loads
+     * `state` with acquire before reading them.  After this exchange the
+     * entry may already be gone; only the waiter (thread-local storage,
+     * alive as long as its thread) is touched, and a wake of a thread
+     * that already left is harmless. */
+    uint32_t prev = atomic_exchange_explicit(&w->state, GC_W_DONE,
+                                             memory_order_acq_rel);
+    if (prev == GC_W_PARKED) {
+        gc_unpark(&w->state);
+    }
+}
