@@ -227,11 +227,15 @@ claim_one(gc_mutex *lock, gc_waitq *q)
 }
 
 /* After a change to the ring: let the oldest waiter of q try again.
- * The fence pairs with the one a waiter issues after registering. */
+ * The caller's change was a seq_cst read-modify-write (the CAS of
+ * ring_push or ring_pop), and the `empty` load here is seq_cst too; the
+ * waiter stores `empty` and then reads the ring with seq_cst operations.
+ * In the single total order of seq_cst operations one of the two sides
+ * sees the other's write, so no wake-up is lost and no fence is needed on
+ * this, the hot side. */
 static void
 notify_one(gc_mutex *lock, gc_waitq *q)
 {
-    gc_fence();
     if (gc_waitq_maybe_waiting(q)) {
         gc_entry *e = claim_one(lock, q);
         if (e) {
@@ -418,9 +422,9 @@ buffered_try_send(gc_chan *ch, void *item)
 {
     gc_ring *r = ch->ring;
     /* A receiver waits only on an empty ring; hand it the value directly
-     * (Go's semantics: a concurrent try_recv cannot take it).  The fence
-     * pairs with the one a receiver issues after registering. */
-    gc_fence();
+     * (Go's semantics: a concurrent try_recv cannot take it).  A receiver
+     * that registered before this call is seen; one registering right now
+     * may be missed, and then finds the value in the ring (notify_one). */
     if (gc_waitq_maybe_waiting(&ch->recvq) && ring_empty(r)) {
         if (gc_chan_closed(ch)) {
             return GC_CLOSED;
@@ -449,8 +453,8 @@ buffered_try_recv(gc_chan *ch, void **item)
     }
     /* The slot just freed belongs to the oldest waiting sender: move its
      * value in on its behalf.  If another sender took the slot meanwhile
-     * (or close came first), that sender simply tries again. */
-    gc_fence();
+     * (or close came first), that sender simply tries again.  No fence:
+     * see notify_one. */
     if (gc_waitq_maybe_waiting(&ch->sendq)) {
         gc_entry *e = claim_one(&ch->lock, &ch->sendq);
         if (e) {
@@ -467,9 +471,9 @@ buffered_try_recv(gc_chan *ch, void **item)
 static gc_status
 unbuffered_try_send(gc_chan *ch, void *item)
 {
-    /* No lock when nobody waits: the fence pairs with the receiver's
-     * registration, so a receiver registered before this call is seen. */
-    gc_fence();
+    /* No lock when nobody waits.  A receiver registered before this call
+     * is seen; one registering concurrently finds us when it re-checks
+     * under the lock, and this call is ordered before its registration. */
     if (!gc_waitq_maybe_waiting(&ch->recvq)) {
         return gc_chan_closed(ch) ? GC_CLOSED : GC_WOULDBLOCK;
     }
@@ -491,7 +495,7 @@ unbuffered_try_send(gc_chan *ch, void *item)
 static gc_status
 unbuffered_try_recv(gc_chan *ch, void **item)
 {
-    gc_fence();
+    /* No lock when nobody waits: as in unbuffered_try_send. */
     if (!gc_waitq_maybe_waiting(&ch->sendq)) {
         return gc_chan_closed(ch) ? GC_CLOSED : GC_WOULDBLOCK;
     }
