@@ -244,20 +244,26 @@ notify_one(gc_mutex *lock, gc_waitq *q)
     }
 }
 
-/* After close: every waiter of q tries again (and finds the channel
- * closed).  Entries are collected under the lock, completed outside it. */
-static void
-notify_all(gc_mutex *lock, gc_waitq *q)
+/* Claim every waiter of q (caller holds its lock), chained through
+ * their `next` links for complete_all() to finish outside the lock. */
+static gc_entry *
+claim_all(gc_waitq *q, gc_entry *chain)
 {
-    gc_entry *chain = NULL, *e;
-    gc_mutex_lock(lock);
+    gc_entry *e;
     while ((e = gc_waitq_claim(q, NULL)) != NULL) {
         e->next = chain;
         chain = e;
     }
-    gc_mutex_unlock(lock);
+    return chain;
+}
+
+/* After close: every claimed waiter tries again and finds the channel
+ * closed. */
+static void
+complete_all(gc_entry *chain)
+{
     while (chain) {
-        e = chain;
+        gc_entry *e = chain;
         chain = e->next; /* read before completing: e may vanish after */
         gc_entry_complete(e, GC_RETRY);
     }
@@ -407,11 +413,12 @@ gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out)
 {
     out->capacity = ch->cap;
     out->size = gc_chan_len(ch);
-    /* relaxed: a snapshot for statistics. */
+    /* acquire: pairs with gc_waitq_push, so a waiter counted here can be
+     * served by the caller's next operation. */
     out->waiting_senders =
-        atomic_load_explicit(&ch->sendq.count, memory_order_relaxed);
+        atomic_load_explicit(&ch->sendq.count, memory_order_acquire);
     out->waiting_receivers =
-        atomic_load_explicit(&ch->recvq.count, memory_order_relaxed);
+        atomic_load_explicit(&ch->recvq.count, memory_order_acquire);
     out->closed = gc_chan_closed(ch);
 }
 
@@ -426,10 +433,14 @@ buffered_try_send(gc_chan *ch, void *item)
      * that registered before this call is seen; one registering right now
      * may be missed, and then finds the value in the ring (notify_one). */
     if (gc_waitq_maybe_waiting(&ch->recvq) && ring_empty(r)) {
+        /* close() marks the ring under recv_lock: no handoff after it. */
+        gc_mutex_lock(&ch->recv_lock);
         if (gc_chan_closed(ch)) {
+            gc_mutex_unlock(&ch->recv_lock);
             return GC_CLOSED;
         }
-        gc_entry *e = claim_one(&ch->recv_lock, &ch->recvq);
+        gc_entry *e = gc_waitq_claim(&ch->recvq, NULL);
+        gc_mutex_unlock(&ch->recv_lock);
         if (e) {
             e->item = item;
             gc_entry_complete(e, GC_OK);
@@ -500,11 +511,16 @@ unbuffered_try_recv(gc_chan *ch, void **item)
         return gc_chan_closed(ch) ? GC_CLOSED : GC_WOULDBLOCK;
     }
     gc_mutex_lock(&ch->lock);
+    if (atomic_load_explicit(&ch->closed, memory_order_relaxed)) {
+        /* Senders still queued are about to be told of the close; their
+         * values must not be taken. */
+        gc_mutex_unlock(&ch->lock);
+        return GC_CLOSED;
+    }
     gc_entry *e = gc_waitq_claim(&ch->sendq, NULL);
-    int closed = atomic_load_explicit(&ch->closed, memory_order_relaxed);
     gc_mutex_unlock(&ch->lock);
     if (!e) {
-        return closed ? GC_CLOSED : GC_WOULDBLOCK;
+        return GC_WOULDBLOCK;
     }
     *item = e->item;
     gc_entry_complete(e, GC_OK);
@@ -528,13 +544,23 @@ gc_chan_try_recv(gc_chan *ch, void **item)
 gc_status
 gc_chan_close(gc_chan *ch)
 {
+    gc_entry *chain = NULL;
     if (ch->ring) {
-        /* seq_cst: pairs with the fences of waiters that re-check the
-         * ring after registering. */
+        /* Marked under recv_lock, so that a handoff to a waiting receiver
+         * (buffered_try_send) is entirely before or after the close. */
+        gc_mutex_lock(&ch->recv_lock);
+        /* seq_cst: pairs with the seq_cst reads of waiters that re-check
+         * the ring after registering. */
         size_t prev = atomic_fetch_or(&ch->ring->tail, ch->ring->mark_bit);
         if (prev & ch->ring->mark_bit) {
+            gc_mutex_unlock(&ch->recv_lock);
             return GC_CLOSED;
         }
+        chain = claim_all(&ch->recvq, chain);
+        gc_mutex_unlock(&ch->recv_lock);
+        gc_mutex_lock(&ch->lock);
+        chain = claim_all(&ch->sendq, chain);
+        gc_mutex_unlock(&ch->lock);
     }
     else {
         gc_mutex_lock(&ch->lock);
@@ -544,10 +570,11 @@ gc_chan_close(gc_chan *ch)
         }
         /* release: pairs with gc_chan_closed's acquire load. */
         atomic_store_explicit(&ch->closed, 1, memory_order_release);
+        chain = claim_all(&ch->sendq, chain);
+        chain = claim_all(&ch->recvq, chain);
         gc_mutex_unlock(&ch->lock);
     }
-    notify_all(&ch->lock, &ch->sendq);
-    notify_all(recv_lock(ch), &ch->recvq);
+    complete_all(chain);
     return GC_OK;
 }
 
@@ -599,8 +626,10 @@ unregister_case(gc_case *c)
 static gc_status
 sleep_until_done(gc_waiter *w, int64_t deadline)
 {
-    if (gc_ncpu() > 1) {
-        int64_t until = gc_now_ns() + GC_SPIN_NS;
+    int64_t now = gc_now_ns();
+    if (gc_ncpu() > 1 && now < deadline) {
+        int64_t until = deadline - now < GC_SPIN_NS ? deadline
+                                                     : now + GC_SPIN_NS;
         for (unsigned i = 1;; i++) {
             /* acquire: pairs with gc_entry_complete's exchange. */
             if (atomic_load_explicit(&w->state, memory_order_acquire) ==
@@ -677,6 +706,9 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
                     unregister_case(&cases[i]);
                 }
             }
+            if (st == GC_RETRY && index) {
+                *index = registered - 1; /* the case found ready */
+            }
             return st;
         }
         wait_for_completion(w);
@@ -695,14 +727,14 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
         }
         unregister_case(&cases[i]);
     }
+    if (index) {
+        *index = k;
+    }
     if (won->result != GC_OK) {
         return GC_RETRY;
     }
     if (cases[k].dir == GC_RECV) {
         cases[k].item = won->item;
-    }
-    if (index) {
-        *index = k;
     }
     return GC_OK;
 }

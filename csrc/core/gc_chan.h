@@ -110,9 +110,16 @@ gc_status gc_chan_recv(gc_chan *ch, void **item, int64_t deadline,
  * payload through a buffer (see above).  Returns:
  *   GC_OK       case *index was completed by a peer: a send's value was
  *               taken, or a receive's value is in cases[*index].item;
- *   GC_RETRY    some case may be able to proceed now: call try_* again;
+ *   GC_RETRY    some case may be able to proceed now: call try_* again,
+ *               at least once and starting with case *index (the case
+ *               that was found ready or woken): a wake-up is handed to one
+ *               waiter only, so one that ignored it could strand a value
+ *               while another waiter sleeps;
  *   GC_TIMEOUT  the deadline passed (GC_FOREVER: never);
  *   GC_INTR     a signal interrupted the wait, which has been withdrawn.
+ * Cases are registered in array order and a peer serves the oldest entry
+ * of a queue, so when two cases are on one channel the lower index wins: an
+ * unbiased select shuffles its cases before calling.
  * With n == 0 it waits only for the deadline or a signal.  When it
  * returns, no case is registered anywhere any more. */
 gc_status gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index);

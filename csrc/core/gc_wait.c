@@ -40,9 +40,10 @@ gc_waitq_push(gc_waitq *q, gc_entry *e)
     }
     q->tail = e;
     e->linked = 1;
-    /* relaxed: statistics only; the lock orders every writer. */
-    atomic_fetch_add_explicit(&q->count, 1, memory_order_relaxed);
     set_empty(q);
+    /* release: whoever sees the new count (acquire, in statistics) also
+     * sees `empty` cleared, so it can act on the waiter it counted. */
+    atomic_fetch_add_explicit(&q->count, 1, memory_order_release);
 }
 
 void
@@ -65,7 +66,7 @@ gc_waitq_unlink(gc_waitq *q, gc_entry *e)
     }
     e->prev = e->next = NULL;
     e->linked = 0;
-    /* relaxed: statistics only. */
+    /* relaxed: statistics only; the lock orders every writer. */
     atomic_fetch_sub_explicit(&q->count, 1, memory_order_relaxed);
     set_empty(q);
 }
