@@ -1,0 +1,409 @@
+/* module.c - the gochan._core module: its state, the exception hierarchy,
+ * and the parsing of the arguments every blocking call shares (timeout=,
+ * ctx=).
+ *
+ * The module uses multi-phase initialisation: each interpreter that
+ * imports it runs module_exec() on a fresh module object whose state
+ * (gc_py_state) holds the types and exception classes.
+ */
+#include <math.h>
+
+#include "binding.h"
+
+/* --- the GIL, released around the core's waits --------------------------- */
+
+static void *
+gil_release(void)
+{
+    return PyEval_SaveThread();
+}
+
+static void
+gil_acquire(void *tstate)
+{
+    PyEval_RestoreThread((PyThreadState *)tstate);
+}
+
+const gc_unlock gc_py_gil = {gil_release, gil_acquire};
+
+/* --- timeout= and ctx= --------------------------------------------------- */
+
+/* Convert timeout= (seconds) to nanoseconds, rounding up: None and inf
+ * mean GC_FOREVER, and so does any timeout too long for the clock. */
+static int
+parse_timeout(PyObject *obj, int64_t *ns)
+{
+    if (obj == Py_None) {
+        *ns = GC_FOREVER;
+        return 0;
+    }
+    if (PyLong_Check(obj)) {
+        int overflow;
+        long long seconds = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (seconds == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (overflow < 0 || seconds < 0) {
+            goto negative;
+        }
+        if (overflow > 0 || seconds > INT64_MAX / 1000000000) {
+            *ns = GC_FOREVER;
+            return 0;
+        }
+        *ns = (int64_t)seconds * 1000000000;
+        return 0;
+    }
+    double seconds = PyFloat_AsDouble(obj);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Format(PyExc_TypeError,
+                         "timeout must be a number or None, got %.200s",
+                         Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    if (isnan(seconds) || seconds < 0) {
+        goto negative;
+    }
+    double rounded = ceil(seconds * 1e9);
+    *ns = rounded >= (double)INT64_MAX ? GC_FOREVER : (int64_t)rounded;
+    return 0;
+
+negative:
+    PyErr_Format(PyExc_ValueError,
+                 "timeout must be a non-negative number, got %R", obj);
+    return -1;
+}
+
+/* ctx=: the one place where contexts will plug in.  Until they exist,
+ * only None is accepted. */
+static int
+parse_ctx(gc_py_state *st, PyObject *obj)
+{
+    if (obj == Py_None) {
+        return 0;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "ctx must be a gochan Context or None, got %.200s",
+                 Py_TYPE(obj)->tp_name);
+    return -1;
+}
+
+/* Is the keyword `key` (a str from kwnames) the name `interned`/`ascii`?
+ * Keyword names are usually interned, so the pointer test decides. */
+static inline int
+keyword_is(PyObject *key, PyObject *interned, const char *ascii)
+{
+    return key == interned ||
+           PyUnicode_CompareWithASCIIString(key, ascii) == 0;
+}
+
+int
+gc_py_parse_args(gc_py_state *st, const char *fname, const char *argname,
+                 PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                 PyObject **arg, gc_py_wait *out)
+{
+    Py_ssize_t max_positional = argname != NULL;
+    if (nargs > max_positional) {
+        if (max_positional == 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() takes no positional arguments (%zd given)",
+                         fname, nargs);
+        }
+        else {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() takes at most 1 positional argument "
+                         "(%zd given)",
+                         fname, nargs);
+        }
+        return -1;
+    }
+    PyObject *positional = nargs == 1 ? args[0] : NULL;
+    PyObject *timeout = Py_None;
+    PyObject *ctx = Py_None;
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        PyObject *value = args[nargs + i];
+        if (out != NULL && keyword_is(key, st->str_timeout, "timeout")) {
+            timeout = value;
+        }
+        else if (out != NULL && keyword_is(key, st->str_ctx, "ctx")) {
+            ctx = value;
+        }
+        else if (argname != NULL &&
+                 PyUnicode_CompareWithASCIIString(key, argname) == 0) {
+            if (positional != NULL) {
+                PyErr_Format(PyExc_TypeError,
+                             "argument for %s() given by name ('%s') "
+                             "and position (1)",
+                             fname, argname);
+                return -1;
+            }
+            positional = value;
+        }
+        else {
+            PyErr_Format(PyExc_TypeError,
+                         "%s() got an unexpected keyword argument '%U'", fname,
+                         key);
+            return -1;
+        }
+    }
+    if (argname != NULL && positional == NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing required argument '%s' (pos 1)", fname,
+                     argname);
+        return -1;
+    }
+    if (arg != NULL) {
+        *arg = positional;
+    }
+    if (out == NULL) {
+        return 0;
+    }
+    if (parse_ctx(st, ctx) < 0 ||
+        parse_timeout(timeout, &out->timeout_ns) < 0) {
+        return -1;
+    }
+    out->deadline = GC_FOREVER;
+    out->have_deadline = 0;
+    return 0;
+}
+
+/* --- exceptions ---------------------------------------------------------- */
+
+PyDoc_STRVAR(
+    GochanError__doc__,
+    "Base class of every exception that gochan raises.\n"
+    "\n"
+    "    try:\n"
+    "        ch.recv_nowait()\n"
+    "    except gochan.GochanError as exc:  # WouldBlock or ChannelClosed\n"
+    "        print(type(exc).__name__)");
+
+PyDoc_STRVAR(
+    ChannelClosed__doc__,
+    "Send on a closed channel, close of a closed channel, or receive from a\n"
+    "closed and drained channel.\n"
+    "\n"
+    "    ch = gochan.Chan(1)\n"
+    "    ch.close()\n"
+    "    try:\n"
+    "        ch.send(1)\n"
+    "    except gochan.ChannelClosed:\n"
+    "        pass");
+
+PyDoc_STRVAR(WouldBlock__doc__,
+             "A *_nowait call could not proceed without waiting.\n"
+             "\n"
+             "    ch = gochan.Chan(1)\n"
+             "    try:\n"
+             "        ch.recv_nowait()\n"
+             "    except gochan.WouldBlock:\n"
+             "        print('empty')");
+
+PyDoc_STRVAR(
+    ContextError__doc__,
+    "Base class of Cancelled and DeadlineExceeded, the errors of a context.\n"
+    "\n"
+    "    try:\n"
+    "        ch.recv(ctx=ctx)\n"
+    "    except gochan.ContextError:\n"
+    "        ...  # ctx was cancelled or its deadline passed");
+
+PyDoc_STRVAR(Cancelled__doc__, "The context was cancelled.\n"
+                               "\n"
+                               "    try:\n"
+                               "        ch.recv(ctx=ctx)\n"
+                               "    except gochan.Cancelled:\n"
+                               "        ...  # someone called cancel()");
+
+PyDoc_STRVAR(DeadlineExceeded__doc__,
+             "The context's deadline passed; also a builtin TimeoutError.\n"
+             "\n"
+             "    try:\n"
+             "        ch.recv(ctx=ctx)\n"
+             "    except TimeoutError:  # catches DeadlineExceeded too\n"
+             "        ...");
+
+/* Create the exception class `name` ("gochan.X", which sets its
+ * __module__) and add it to the module as X. */
+static PyObject *
+add_exception(PyObject *m, const char *name, const char *doc, PyObject *bases)
+{
+    PyObject *exc = PyErr_NewExceptionWithDoc(name, doc, bases, NULL);
+    if (exc == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(m, strrchr(name, '.') + 1, exc) < 0) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    return exc;
+}
+
+static int
+add_exceptions(PyObject *m, gc_py_state *st)
+{
+    st->GochanError = add_exception(m, "gochan.GochanError",
+                                    GochanError__doc__, PyExc_Exception);
+    if (st->GochanError == NULL) {
+        return -1;
+    }
+    st->ChannelClosed = add_exception(m, "gochan.ChannelClosed",
+                                      ChannelClosed__doc__, st->GochanError);
+    if (st->ChannelClosed == NULL) {
+        return -1;
+    }
+    st->WouldBlock = add_exception(m, "gochan.WouldBlock", WouldBlock__doc__,
+                                   st->GochanError);
+    if (st->WouldBlock == NULL) {
+        return -1;
+    }
+    st->ContextError = add_exception(m, "gochan.ContextError",
+                                     ContextError__doc__, st->GochanError);
+    if (st->ContextError == NULL) {
+        return -1;
+    }
+    st->Cancelled = add_exception(m, "gochan.Cancelled", Cancelled__doc__,
+                                  st->ContextError);
+    if (st->Cancelled == NULL) {
+        return -1;
+    }
+    PyObject *bases = PyTuple_Pack(2, st->ContextError, PyExc_TimeoutError);
+    if (bases == NULL) {
+        return -1;
+    }
+    st->DeadlineExceeded = add_exception(m, "gochan.DeadlineExceeded",
+                                         DeadlineExceeded__doc__, bases);
+    Py_DECREF(bases);
+    return st->DeadlineExceeded == NULL ? -1 : 0;
+}
+
+/* --- types --------------------------------------------------------------- */
+
+static PyTypeObject *
+add_type(PyObject *m, PyType_Spec *spec)
+{
+    PyObject *tp = PyType_FromModuleAndSpec(m, spec, NULL);
+    if (tp == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddType(m, (PyTypeObject *)tp) < 0) {
+        Py_DECREF(tp);
+        return NULL;
+    }
+    return (PyTypeObject *)tp;
+}
+
+static int
+module_exec(PyObject *m)
+{
+    gc_py_state *st = (gc_py_state *)PyModule_GetState(m);
+
+    st->str_timeout = PyUnicode_InternFromString("timeout");
+    if (st->str_timeout == NULL) {
+        return -1;
+    }
+    st->str_ctx = PyUnicode_InternFromString("ctx");
+    if (st->str_ctx == NULL) {
+        return -1;
+    }
+    if (add_exceptions(m, st) < 0) {
+        return -1;
+    }
+    st->Chan_Type = add_type(m, &gc_py_chan_spec);
+    if (st->Chan_Type == NULL) {
+        return -1;
+    }
+    st->SendChan_Type = add_type(m, &gc_py_sendchan_spec);
+    if (st->SendChan_Type == NULL) {
+        return -1;
+    }
+    st->RecvChan_Type = add_type(m, &gc_py_recvchan_spec);
+    if (st->RecvChan_Type == NULL) {
+        return -1;
+    }
+    st->ChanStats_Type = PyStructSequence_NewType(&gc_py_chanstats_desc);
+    if (st->ChanStats_Type == NULL) {
+        return -1;
+    }
+    if (PyModule_AddType(m, st->ChanStats_Type) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+module_traverse(PyObject *m, visitproc visit, void *arg)
+{
+    gc_py_state *st = (gc_py_state *)PyModule_GetState(m);
+    Py_VISIT(st->Chan_Type);
+    Py_VISIT(st->SendChan_Type);
+    Py_VISIT(st->RecvChan_Type);
+    Py_VISIT(st->ChanStats_Type);
+    Py_VISIT(st->GochanError);
+    Py_VISIT(st->ChannelClosed);
+    Py_VISIT(st->WouldBlock);
+    Py_VISIT(st->ContextError);
+    Py_VISIT(st->Cancelled);
+    Py_VISIT(st->DeadlineExceeded);
+    return 0;
+}
+
+static int
+module_clear(PyObject *m)
+{
+    gc_py_state *st = (gc_py_state *)PyModule_GetState(m);
+    Py_CLEAR(st->Chan_Type);
+    Py_CLEAR(st->SendChan_Type);
+    Py_CLEAR(st->RecvChan_Type);
+    Py_CLEAR(st->ChanStats_Type);
+    Py_CLEAR(st->GochanError);
+    Py_CLEAR(st->ChannelClosed);
+    Py_CLEAR(st->WouldBlock);
+    Py_CLEAR(st->ContextError);
+    Py_CLEAR(st->Cancelled);
+    Py_CLEAR(st->DeadlineExceeded);
+    Py_CLEAR(st->str_timeout);
+    Py_CLEAR(st->str_ctx);
+    return 0;
+}
+
+static void
+module_free(void *m)
+{
+    module_clear((PyObject *)m);
+}
+
+PyDoc_STRVAR(
+    module__doc__,
+    "The C implementation of gochan: channels and the exceptions they raise.\n"
+    "\n"
+    "Import from gochan, not from here:\n"
+    "\n"
+    "    import gochan\n"
+    "    ch = gochan.Chan(1)");
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#ifdef Py_mod_gil
+    /* Declared NOT_USED only once a free-threaded build passes the whole
+     * suite (DESIGN.md, "Free-threaded Python"). */
+    {Py_mod_gil, Py_MOD_GIL_USED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,   .m_name = "gochan._core",
+    .m_doc = module__doc__,  .m_size = sizeof(gc_py_state),
+    .m_slots = module_slots, .m_traverse = module_traverse,
+    .m_clear = module_clear, .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

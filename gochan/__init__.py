@@ -1,0 +1,41 @@
+"""Go-style channels for threaded Python.
+
+gochan brings Go's concurrency vocabulary to ordinary threads: a ``Chan`` moves values between
+threads, each value received exactly once and in order, with buffered and unbuffered
+(rendezvous) channels, ``close()`` to end a stream, timeouts on every blocking call, and views
+that can only send (``SendChan``) or only receive (``RecvChan``). The work is done in C; a blocked
+call releases the GIL and can be interrupted with Ctrl-C::
+
+    import threading
+    import gochan
+
+    ch = gochan.Chan(10)
+    threading.Thread(target=lambda: [ch.send_many(range(3)), ch.close()]).start()
+    assert list(ch) == [0, 1, 2]
+"""
+
+from gochan._core import (
+    Cancelled,
+    Chan,
+    ChannelClosed,
+    ChanStats,
+    ContextError,
+    DeadlineExceeded,
+    GochanError,
+    RecvChan,
+    SendChan,
+    WouldBlock,
+)
+
+__all__ = [
+    "Cancelled",
+    "Chan",
+    "ChanStats",
+    "ChannelClosed",
+    "ContextError",
+    "DeadlineExceeded",
+    "GochanError",
+    "RecvChan",
+    "SendChan",
+    "WouldBlock",
+]
