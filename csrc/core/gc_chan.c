@@ -36,11 +36,39 @@
 
 #define GC_CACHELINE 64
 
-/* How long a waiter spins on its state word before it parks.  A futex
- * wake costs several microseconds; a peer that answers within this time
- * saves both the park and the wake.  Not on one CPU: the peer cannot run
- * while we spin. */
-#define GC_SPIN_NS 5000
+/* How long a waiter spins on its state word before it parks: adaptive,
+ * per thread.  Waking a parked thread costs far more than a futex call: on
+ * the virtual machines this project runs on, a parked thread's CPU goes
+ * idle and the median wake-up takes about 35 us.  Two threads that pass
+ * values back and forth and both park each time pay that on every
+ * exchange; if they spin a little longer than their peer takes to answer,
+ * neither ever parks.  So each thread remembers how long its recent waits
+ * lasted: a wait that ended within GC_SPIN_MAX_NS stretches the budget to
+ * cover it with a margin, a longer one halves it.  A thread that waits for
+ * rare events soon spins only GC_SPIN_MIN_NS.  Never on one CPU: the peer
+ * cannot run while we spin. */
+#define GC_SPIN_MIN_NS 2000
+#define GC_SPIN_START_NS 20000
+#define GC_SPIN_MAX_NS 100000
+
+static _Thread_local int64_t spin_budget_ns = GC_SPIN_START_NS;
+
+static void
+spin_budget_learn(int64_t waited)
+{
+    if (waited <= GC_SPIN_MAX_NS) {
+        int64_t want = waited + waited / 2;
+        if (want > spin_budget_ns) {
+            spin_budget_ns = want < GC_SPIN_MAX_NS ? want : GC_SPIN_MAX_NS;
+        }
+    }
+    else if (spin_budget_ns / 2 >= GC_SPIN_MIN_NS) {
+        spin_budget_ns /= 2;
+    }
+    else {
+        spin_budget_ns = GC_SPIN_MIN_NS;
+    }
+}
 
 typedef struct gc_slot {
     _Atomic size_t stamp;  /* lap + index the slot expects next (above) */
@@ -77,32 +105,53 @@ ring_next(const gc_ring *r, size_t cap, size_t pos)
     return index + 1 < cap ? pos + 1 : lap + r->one_lap;
 }
 
+/* Send up to n values, a prefix of items, in one claim of the tail: the
+ * slots from tail on that are free for this lap are reserved together with
+ * one CAS, then filled.  *done tells how many (>= 1 on GC_OK). */
 static gc_status
-ring_push(gc_ring *r, size_t cap, void *item)
+ring_push_many(gc_ring *r, size_t cap, void *const *items, size_t n,
+               size_t *done)
 {
     unsigned step = 0;
-    /* relaxed: only a guess; the stamp check and the CAS decide. */
+    /* relaxed: only a guess; the stamp checks and the CAS decide. */
     size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     for (;;) {
         if (tail & r->mark_bit) {
             return GC_CLOSED;
         }
-        gc_slot *slot = &r->slots[tail & (r->mark_bit - 1)];
-        /* acquire: pairs with the release store of a receiver that freed
-         * the slot, so its read of the old item happens before our write. */
-        size_t stamp = atomic_load_explicit(&slot->stamp,
-                                            memory_order_acquire);
-        if (stamp == tail) {
-            /* seq_cst: ordered with the fences of receivers that look at
-             * tail to decide whether the ring is empty. */
+        size_t pos = tail, k = 0, stamp = 0;
+        while (k < n) {
+            /* acquire: pairs with the release store of the receiver that
+             * freed the slot, so its read of the old value happens before
+             * our write.  A slot is free for position pos when its stamp
+             * is pos; only the holder of that position may change it. */
+            stamp = atomic_load_explicit(
+                &r->slots[pos & (r->mark_bit - 1)].stamp,
+                memory_order_acquire);
+            if (stamp != pos) {
+                break;
+            }
+            k++;
+            pos = ring_next(r, cap, pos);
+        }
+        if (k > 0) {
+            /* seq_cst: ordered with the reads of receivers that look at
+             * tail to decide whether the ring is empty, and with the
+             * `empty` load of notify_one. */
             if (atomic_compare_exchange_weak_explicit(
-                    &r->tail, &tail, ring_next(r, cap, tail),
-                    memory_order_seq_cst, memory_order_relaxed)) {
-                slot->item = item;
-                /* release: pairs with the acquire load of the receiver
-                 * that will find stamp == tail + 1. */
-                atomic_store_explicit(&slot->stamp, tail + 1,
-                                      memory_order_release);
+                    &r->tail, &tail, pos, memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                pos = tail;
+                for (size_t i = 0; i < k; i++) {
+                    gc_slot *slot = &r->slots[pos & (r->mark_bit - 1)];
+                    slot->item = items[i];
+                    /* release: pairs with the acquire load of the
+                     * receiver that will find stamp == pos + 1. */
+                    atomic_store_explicit(&slot->stamp, pos + 1,
+                                          memory_order_release);
+                    pos = ring_next(r, cap, pos);
+                }
+                *done = k;
                 return GC_OK;
             }
             continue; /* the CAS reloaded tail */
@@ -110,7 +159,7 @@ ring_push(gc_ring *r, size_t cap, void *item)
         if (stamp + r->one_lap == tail + 1) {
             /* The slot still holds last lap's value: full, unless a
              * receiver is just taking it.  seq_cst fence: pairs with the
-             * one in ring_pop so the head we read is recent enough. */
+             * one in ring_pop_many so the head we read is recent enough. */
             gc_fence();
             size_t head = atomic_load_explicit(&r->head,
                                                memory_order_relaxed);
@@ -123,34 +172,53 @@ ring_push(gc_ring *r, size_t cap, void *item)
     }
 }
 
+/* Receive up to n values in one claim of the head (as ring_push_many). */
 static gc_status
-ring_pop(gc_ring *r, size_t cap, void **item)
+ring_pop_many(gc_ring *r, size_t cap, void **items, size_t n, size_t *done)
 {
     unsigned step = 0;
-    /* relaxed: only a guess; the stamp check and the CAS decide. */
+    /* relaxed: only a guess; the stamp checks and the CAS decide. */
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     for (;;) {
-        gc_slot *slot = &r->slots[head & (r->mark_bit - 1)];
-        /* acquire: pairs with the release store in ring_push. */
-        size_t stamp = atomic_load_explicit(&slot->stamp,
-                                            memory_order_acquire);
-        if (stamp == head + 1) {
-            /* seq_cst: ordered with the fences of senders that look at
+        size_t pos = head, k = 0, stamp = 0;
+        while (k < n) {
+            /* acquire: pairs with the release store in ring_push_many.
+             * A slot holds position pos's value when its stamp is
+             * pos + 1. */
+            stamp = atomic_load_explicit(
+                &r->slots[pos & (r->mark_bit - 1)].stamp,
+                memory_order_acquire);
+            if (stamp != pos + 1) {
+                break;
+            }
+            k++;
+            pos = ring_next(r, cap, pos);
+        }
+        if (k > 0) {
+            /* seq_cst: ordered with the reads of senders that look at
              * head to decide whether the ring is full. */
             if (atomic_compare_exchange_weak_explicit(
-                    &r->head, &head, ring_next(r, cap, head),
-                    memory_order_seq_cst, memory_order_relaxed)) {
-                *item = slot->item;
-                /* release: pairs with the acquire load in ring_push. */
-                atomic_store_explicit(&slot->stamp, head + r->one_lap,
-                                      memory_order_release);
+                    &r->head, &head, pos, memory_order_seq_cst,
+                    memory_order_relaxed)) {
+                pos = head;
+                for (size_t i = 0; i < k; i++) {
+                    gc_slot *slot = &r->slots[pos & (r->mark_bit - 1)];
+                    items[i] = slot->item;
+                    /* release: pairs with the acquire load in
+                     * ring_push_many. */
+                    atomic_store_explicit(&slot->stamp, pos + r->one_lap,
+                                          memory_order_release);
+                    pos = ring_next(r, cap, pos);
+                }
+                *done = k;
                 return GC_OK;
             }
             continue;
         }
         if (stamp == head) {
             /* Nothing written here yet: empty, unless a sender has just
-             * claimed the slot.  seq_cst fence: pairs with ring_push's. */
+             * claimed the slot.  seq_cst fence: pairs with
+             * ring_push_many's. */
             gc_fence();
             size_t tail = atomic_load_explicit(&r->tail,
                                                memory_order_relaxed);
@@ -161,6 +229,13 @@ ring_pop(gc_ring *r, size_t cap, void **item)
         gc_backoff(&step);
         head = atomic_load_explicit(&r->head, memory_order_relaxed);
     }
+}
+
+static gc_status
+ring_push(gc_ring *r, size_t cap, void *item)
+{
+    size_t done;
+    return ring_push_many(r, cap, &item, 1, &done);
 }
 
 static size_t
@@ -424,57 +499,84 @@ gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out)
 
 /* ---- non-blocking operations -------------------------------------------- */
 
+/* Wake up to n waiting receivers to retry: the ring just received n
+ * values (see notify_one). */
+static void
+notify_some(gc_mutex *lock, gc_waitq *q, size_t n)
+{
+    while (n-- > 0 && gc_waitq_maybe_waiting(q)) {
+        gc_entry *e = claim_one(lock, q);
+        if (!e) {
+            return;
+        }
+        gc_entry_complete(e, GC_RETRY);
+    }
+}
+
 static gc_status
-buffered_try_send(gc_chan *ch, void *item)
+buffered_send_many(gc_chan *ch, void *const *items, size_t n, size_t *sent)
 {
     gc_ring *r = ch->ring;
+    size_t i = 0;
     /* A receiver waits only on an empty ring; hand it the value directly
      * (Go's semantics: a concurrent try_recv cannot take it).  A receiver
      * that registered before this call is seen; one registering right now
-     * may be missed, and then finds the value in the ring (notify_one). */
-    if (gc_waitq_maybe_waiting(&ch->recvq) && ring_empty(r)) {
+     * may be missed, and then finds the value in the ring (notify_some). */
+    while (i < n && gc_waitq_maybe_waiting(&ch->recvq) && ring_empty(r)) {
         /* close() marks the ring under recv_lock: no handoff after it. */
         gc_mutex_lock(&ch->recv_lock);
         if (gc_chan_closed(ch)) {
             gc_mutex_unlock(&ch->recv_lock);
+            *sent = i;
             return GC_CLOSED;
         }
         gc_entry *e = gc_waitq_claim(&ch->recvq, NULL);
         gc_mutex_unlock(&ch->recv_lock);
-        if (e) {
-            e->item = item;
-            gc_entry_complete(e, GC_OK);
-            return GC_OK;
+        if (!e) {
+            break;
         }
+        e->item = items[i++];
+        gc_entry_complete(e, GC_OK);
     }
-    gc_status st = ring_push(r, ch->cap, item);
-    if (st == GC_OK) {
-        notify_one(&ch->recv_lock, &ch->recvq);
+    while (i < n) {
+        size_t k;
+        gc_status st = ring_push_many(r, ch->cap, items + i, n - i, &k);
+        if (st != GC_OK) {
+            *sent = i;
+            return st;
+        }
+        i += k;
+        notify_some(&ch->recv_lock, &ch->recvq, k);
     }
-    return st;
+    *sent = n;
+    return GC_OK;
 }
 
 static gc_status
-buffered_try_recv(gc_chan *ch, void **item)
+buffered_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
 {
     gc_ring *r = ch->ring;
-    gc_status st = ring_pop(r, ch->cap, item);
+    size_t k;
+    gc_status st = ring_pop_many(r, ch->cap, items, n, &k);
     if (st != GC_OK) {
         return st;
     }
-    /* The slot just freed belongs to the oldest waiting sender: move its
-     * value in on its behalf.  If another sender took the slot meanwhile
-     * (or close came first), that sender simply tries again.  No fence:
-     * see notify_one. */
-    if (gc_waitq_maybe_waiting(&ch->sendq)) {
+    *got = k;
+    /* The slots just freed belong to the oldest waiting senders: move
+     * their values in on their behalf.  If another sender took a slot
+     * meanwhile (or close came first), the claimed sender simply tries
+     * again.  No fence: see notify_one. */
+    while (k-- > 0 && gc_waitq_maybe_waiting(&ch->sendq)) {
         gc_entry *e = claim_one(&ch->lock, &ch->sendq);
-        if (e) {
-            gc_status pst = ring_push(r, ch->cap, e->item);
-            gc_entry_complete(e, pst == GC_OK ? GC_OK : GC_RETRY);
-            if (pst == GC_OK) {
-                notify_one(&ch->recv_lock, &ch->recvq);
-            }
+        if (!e) {
+            break;
         }
+        gc_status pst = ring_push(r, ch->cap, e->item);
+        gc_entry_complete(e, pst == GC_OK ? GC_OK : GC_RETRY);
+        if (pst != GC_OK) {
+            break;
+        }
+        notify_one(&ch->recv_lock, &ch->recvq);
     }
     return GC_OK;
 }
@@ -530,15 +632,48 @@ unbuffered_try_recv(gc_chan *ch, void **item)
 gc_status
 gc_chan_try_send(gc_chan *ch, void *item)
 {
-    return ch->ring ? buffered_try_send(ch, item)
+    size_t sent;
+    return ch->ring ? buffered_send_many(ch, &item, 1, &sent)
                     : unbuffered_try_send(ch, item);
 }
 
 gc_status
 gc_chan_try_recv(gc_chan *ch, void **item)
 {
-    return ch->ring ? buffered_try_recv(ch, item)
+    size_t got;
+    return ch->ring ? buffered_recv_many(ch, item, 1, &got)
                     : unbuffered_try_recv(ch, item);
+}
+
+gc_status
+gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
+                      size_t *sent)
+{
+    if (ch->ring) {
+        return buffered_send_many(ch, items, n, sent);
+    }
+    gc_status st = GC_OK;
+    size_t i = 0;
+    while (i < n && (st = unbuffered_try_send(ch, items[i])) == GC_OK) {
+        i++;
+    }
+    *sent = i;
+    return st;
+}
+
+gc_status
+gc_chan_try_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
+{
+    if (ch->ring) {
+        return buffered_recv_many(ch, items, n, got);
+    }
+    size_t i = 0;
+    gc_status st = GC_OK;
+    while (i < n && (st = unbuffered_try_recv(ch, &items[i])) == GC_OK) {
+        i++;
+    }
+    *got = i;
+    return i > 0 ? GC_OK : st;
 }
 
 gc_status
@@ -626,15 +761,16 @@ unregister_case(gc_case *c)
 static gc_status
 sleep_until_done(gc_waiter *w, int64_t deadline)
 {
-    int64_t now = gc_now_ns();
-    if (gc_ncpu() > 1 && now < deadline) {
-        int64_t until = deadline - now < GC_SPIN_NS ? deadline
-                                                     : now + GC_SPIN_NS;
+    int64_t start = gc_now_ns();
+    if (gc_ncpu() > 1 && start < deadline) {
+        int64_t until = deadline - start < spin_budget_ns
+                            ? deadline
+                            : start + spin_budget_ns;
         for (unsigned i = 1;; i++) {
             /* acquire: pairs with gc_entry_complete's exchange. */
             if (atomic_load_explicit(&w->state, memory_order_acquire) ==
                 GC_W_DONE) {
-                return GC_OK;
+                return GC_OK; /* within budget: nothing to learn */
             }
             gc_cpu_relax();
             if ((i & 63) == 0 && gc_now_ns() >= until) {
@@ -654,6 +790,7 @@ sleep_until_done(gc_waiter *w, int64_t deadline)
         /* acquire: pairs with gc_entry_complete's exchange. */
         if (atomic_load_explicit(&w->state, memory_order_acquire) ==
             GC_W_DONE) {
+            spin_budget_learn(gc_now_ns() - start);
             return GC_OK;
         }
         if (st == GC_TIMEOUT || st == GC_INTR) {
@@ -741,18 +878,50 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
 
 /* ---- blocking send and receive ------------------------------------------ */
 
+/* The "let-go epoch": how many times any thread has let go of its
+ * caller's lock (the GIL) to wait here.  A thread woken by a peer usually
+ * finds that peer still holding the lock, busy for a few microseconds more
+ * until it too waits here.  Asking for the lock at once would put the
+ * woken thread to sleep inside the lock's own slow path and cost a second
+ * wake-up; instead it spins (bounded by gc_unlock.spin_ns) until the epoch
+ * moves, then takes the lock, usually free by then.  Relaxed throughout: the
+ * epoch is only a hint, the lock itself orders everything. */
+static _Atomic uint64_t letgo_epoch;
+static _Thread_local uint64_t letgo_seen;
+
 static void *
 let_go(const gc_unlock *u)
 {
-    return u && u->release ? u->release() : NULL;
+    if (!u || !u->release) {
+        return NULL;
+    }
+    void *token = u->release();
+    letgo_seen = atomic_fetch_add_explicit(&letgo_epoch, 1,
+                                           memory_order_relaxed) + 1;
+    return token;
 }
 
 static void
-take_back(const gc_unlock *u, void *token)
+take_back(const gc_unlock *u, void *token, gc_status woken_by)
 {
-    if (u && u->acquire) {
-        u->acquire(token);
+    if (!u || !u->acquire) {
+        return;
     }
+    if (u->spin_ns > 0 && (woken_by == GC_OK || woken_by == GC_RETRY) &&
+        gc_ncpu() > 1) {
+        int64_t until = gc_now_ns() + u->spin_ns;
+        for (unsigned i = 1;; i++) {
+            if (atomic_load_explicit(&letgo_epoch, memory_order_relaxed) !=
+                letgo_seen) {
+                break;
+            }
+            gc_cpu_relax();
+            if ((i & 63) == 0 && gc_now_ns() >= until) {
+                break;
+            }
+        }
+    }
+    u->acquire(token);
 }
 
 static gc_status
@@ -765,10 +934,11 @@ blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
         if (deadline != GC_FOREVER && gc_now_ns() >= deadline) {
             return GC_TIMEOUT;
         }
-        gc_case c = {.ch = ch, .dir = dir, .item = *item};
+        gc_case c = {.ch = ch, .dir = dir,
+                     .item = dir == GC_SEND ? *item : NULL};
         void *token = let_go(u);
         gc_status ws = gc_wait(&c, 1, deadline, NULL);
-        take_back(u, token);
+        take_back(u, token, ws);
         if (ws == GC_OK) {
             if (dir == GC_RECV) {
                 *item = c.item;

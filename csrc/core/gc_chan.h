@@ -74,6 +74,17 @@ void gc_chan_free(gc_chan *ch, void (*free_item)(void *item, void *arg),
 gc_status gc_chan_try_send(gc_chan *ch, void *item);
 gc_status gc_chan_try_recv(gc_chan *ch, void **item);
 
+/* Batches, without waiting.  try_send_many sends a prefix of items and
+ * sets *sent to its length: GC_OK when that is all n, else the status that
+ * stopped it (GC_WOULDBLOCK or GC_CLOSED).  try_recv_many receives up to n
+ * values into items: GC_OK with *got >= 1, else GC_WOULDBLOCK or GC_CLOSED
+ * (closed and drained).  On a buffered channel each
+ * batch claims its slots with one atomic operation. */
+gc_status gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
+                                size_t *sent);
+gc_status gc_chan_try_recv_many(gc_chan *ch, void **items, size_t n,
+                                size_t *got);
+
 /* Close the channel: GC_OK, or GC_CLOSED if it already was. */
 gc_status gc_chan_close(gc_chan *ch);
 
@@ -89,10 +100,13 @@ int gc_chan_traverse(gc_chan *ch, int (*visit)(void *item, void *arg),
 
 /* How a blocking call lets go of a caller's lock while it waits (for the
  * binding: the GIL).  release() returns a token that acquire() takes.
- * Either pointer may be NULL: nothing to release. */
+ * Either pointer may be NULL: nothing to release.  A thread woken by a peer
+ * that holds the same lock spins up to spin_ns for the peer to let go of it
+ * before asking for it (0: ask at once; see "let-go epoch" in gc_chan.c). */
 typedef struct gc_unlock {
     void *(*release)(void);
     void (*acquire)(void *token);
+    int64_t spin_ns;
 } gc_unlock;
 
 /* Blocking send and receive: the try_/gc_wait loop of the comment at the

@@ -326,6 +326,51 @@ const char chan_send_many__doc__[] = PyDoc_STR(
     "    ch = gochan.Chan(8)\n"
     "    assert ch.send_many(range(3)) == 3");
 
+/* How many items of a list send_many hands to the core at once. */
+#define SEND_BATCH 256
+
+/* send_many over a list or tuple: batches go to the core in one call each.
+ * The sequence is re-read after every wait, since another thread may
+ * change a list while this one waits without the GIL. */
+static PyObject *
+chan_send_sequence(PyObject *self, PyObject *seq, gc_py_wait *w)
+{
+    Py_ssize_t sent = 0;
+    while (sent < PySequence_Fast_GET_SIZE(seq)) {
+        PyObject **items = PySequence_Fast_ITEMS(seq) + sent;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq) - sent;
+        if (n > SEND_BATCH) {
+            n = SEND_BATCH;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_INCREF(items[i]);
+        }
+        size_t done;
+        gc_status status =
+            gc_chan_try_send_many(CH(self), (void *const *)items, n, &done);
+        /* The sequence still holds the unsent items: no finalizer runs. */
+        for (Py_ssize_t i = (Py_ssize_t)done; i < n; i++) {
+            Py_DECREF(items[i]);
+        }
+        sent += (Py_ssize_t)done;
+        if (status == GC_WOULDBLOCK) {
+            PyObject *item = items[done];
+            Py_INCREF(item);
+            status = chan_put(CH(self), item, w);
+            if (status == GC_OK) {
+                sent++;
+            }
+            else {
+                Py_DECREF(item);
+            }
+        }
+        if (status != GC_OK) {
+            return chan_fail(self, status, OP_SEND);
+        }
+    }
+    return PyLong_FromSsize_t(sent);
+}
+
 PyObject *
 chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
@@ -342,6 +387,10 @@ chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     /* One deadline for the whole call, counted from its start. */
     gc_py_deadline(&w);
+    if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
+        Py_DECREF(it);
+        return chan_send_sequence(self, iterable, &w);
+    }
     Py_ssize_t sent = 0;
     PyObject *item;
     while ((item = PyIter_Next(it)) != NULL) {
@@ -429,10 +478,13 @@ chan_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     PyList_SET_ITEM(list, 0, first);
     Py_ssize_t n = 1;
-    void *item;
-    while (n < size && gc_chan_try_recv(ch, &item) == GC_OK) {
-        PyList_SET_ITEM(list, n++, (PyObject *)item);
+    size_t got;
+    if (size > 1 &&
+        gc_chan_try_recv_many(ch, (void **)PySequence_Fast_ITEMS(list) + 1,
+                              (size_t)(size - 1), &got) == GC_OK) {
+        n += (Py_ssize_t)got;
     }
+    void *item;
     if (n < size) {
         /* Fewer than counted: a receiver ran in between (a finalizer that
          * the list's allocation ran, or, without a GIL, another thread).

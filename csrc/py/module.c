@@ -24,7 +24,16 @@ gil_acquire(void *tstate)
     PyEval_RestoreThread((PyThreadState *)tstate);
 }
 
-const gc_unlock gc_py_gil = {gil_release, gil_acquire};
+/* A thread woken by a peer spins this long for the peer to let go of the
+ * GIL before asking for it (see "let-go epoch" in gc_chan.c).  Without a
+ * GIL there is nothing to wait for. */
+#ifdef Py_GIL_DISABLED
+#define GIL_HANDOFF_SPIN_NS 0
+#else
+#define GIL_HANDOFF_SPIN_NS 50000
+#endif
+
+const gc_unlock gc_py_gil = {gil_release, gil_acquire, GIL_HANDOFF_SPIN_NS};
 
 /* --- timeout= and ctx= --------------------------------------------------- */
 
