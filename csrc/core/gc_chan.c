@@ -36,17 +36,17 @@
 
 #define GC_CACHELINE 64
 
-/* How long a waiter spins on its state word before it parks: adaptive,
- * per thread.  Waking a parked thread costs far more than a futex call: on
- * the virtual machines this project runs on, a parked thread's CPU goes
- * idle and the median wake-up takes about 35 us.  Two threads that pass
- * values back and forth and both park each time pay that on every
- * exchange; if they spin a little longer than their peer takes to answer,
- * neither ever parks.  So each thread remembers how long its recent waits
+/* Spinning.  A waiter may spin on its state word before it parks, and a
+ * thread woken by a peer may spin until the peer lets go of the GIL
+ * (take_back).  Both exist because waking a parked thread is slow when its
+ * CPU has gone idle: measured here, the median wake-up then takes about
+ * 35 us, and two threads that hand values back and forth, each parking
+ * every time, pay that on every exchange.  Spinning only pays while a CPU
+ * would otherwise idle; gc_spin_begin() (gc_platform.c) allows it only
+ * then.  How long a thread spins is learnt from how long its recent waits
  * lasted: a wait that ended within GC_SPIN_MAX_NS stretches the budget to
- * cover it with a margin, a longer one halves it.  A thread that waits for
- * rare events soon spins only GC_SPIN_MIN_NS.  Never on one CPU: the peer
- * cannot run while we spin. */
+ * cover it with a margin, a longer one halves it, so a thread that waits
+ * for rare events soon spins only GC_SPIN_MIN_NS. */
 #define GC_SPIN_MIN_NS 2000
 #define GC_SPIN_START_NS 20000
 #define GC_SPIN_MAX_NS 100000
@@ -762,20 +762,26 @@ static gc_status
 sleep_until_done(gc_waiter *w, int64_t deadline)
 {
     int64_t start = gc_now_ns();
-    if (gc_ncpu() > 1 && start < deadline) {
+    if (start < deadline && gc_spin_begin(GC_SPIN_WAITER)) {
         int64_t until = deadline - start < spin_budget_ns
                             ? deadline
                             : start + spin_budget_ns;
+        int done = 0;
         for (unsigned i = 1;; i++) {
             /* acquire: pairs with gc_entry_complete's exchange. */
             if (atomic_load_explicit(&w->state, memory_order_acquire) ==
                 GC_W_DONE) {
-                return GC_OK; /* within budget: nothing to learn */
+                done = 1; /* within budget: nothing to learn */
+                break;
             }
             gc_cpu_relax();
             if ((i & 63) == 0 && gc_now_ns() >= until) {
                 break;
             }
+        }
+        gc_spin_end(GC_SPIN_WAITER);
+        if (done) {
+            return GC_OK;
         }
     }
     uint32_t expect = GC_W_PENDING;
@@ -814,8 +820,56 @@ wait_for_completion(gc_waiter *w)
     }
 }
 
+/* The "let-go epoch": how many times any thread has let go of its
+ * caller's lock (the GIL) to wait here.  A thread woken by a peer usually
+ * finds that peer still holding the lock, busy for a few microseconds more
+ * until it too waits here.  Asking for the lock at once would put the
+ * woken thread to sleep inside the lock's own slow path and cost a second
+ * wake-up; instead it spins (bounded by gc_unlock.spin_ns) until the epoch
+ * moves, then takes the lock, usually free by then.  Relaxed throughout: the
+ * epoch is only a hint, the lock itself orders everything. */
+static _Atomic uint64_t letgo_epoch;
+static _Thread_local uint64_t letgo_seen;
+
+static void *
+let_go(const gc_unlock *u)
+{
+    if (!u || !u->release) {
+        return NULL;
+    }
+    void *token = u->release();
+    letgo_seen = atomic_fetch_add_explicit(&letgo_epoch, 1,
+                                           memory_order_relaxed) + 1;
+    return token;
+}
+
+static void
+take_back(const gc_unlock *u, void *token, gc_status woken_by)
+{
+    if (!u || !u->acquire) {
+        return;
+    }
+    if (u->spin_ns > 0 && (woken_by == GC_OK || woken_by == GC_RETRY) &&
+        gc_spin_begin(GC_SPIN_ASPIRANT)) {
+        int64_t until = gc_now_ns() + u->spin_ns;
+        for (unsigned i = 1;; i++) {
+            if (atomic_load_explicit(&letgo_epoch, memory_order_relaxed) !=
+                letgo_seen) {
+                break;
+            }
+            gc_cpu_relax();
+            if ((i & 63) == 0 && gc_now_ns() >= until) {
+                break;
+            }
+        }
+        gc_spin_end(GC_SPIN_ASPIRANT);
+    }
+    u->acquire(token);
+}
+
 gc_status
-gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
+gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
+        const gc_unlock *u)
 {
     gc_waiter *w = gc_self();
     /* relaxed: published to claimers by the queue locks taken below. */
@@ -831,7 +885,14 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
         }
     }
 
-    gc_status st = ready ? GC_RETRY : sleep_until_done(w, deadline);
+    /* The caller's lock is let go only now that we are registered: a peer
+     * that takes it next finds us and completes us at once. */
+    gc_status st = GC_RETRY;
+    if (!ready) {
+        void *token = let_go(u);
+        st = sleep_until_done(w, deadline);
+        take_back(u, token, st);
+    }
     if (st != GC_OK) {
         uintptr_t expect = GC_SEL_WAITING;
         /* acq_rel: a failed CAS means a claimer won; acquire its claim. */
@@ -878,52 +939,6 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index)
 
 /* ---- blocking send and receive ------------------------------------------ */
 
-/* The "let-go epoch": how many times any thread has let go of its
- * caller's lock (the GIL) to wait here.  A thread woken by a peer usually
- * finds that peer still holding the lock, busy for a few microseconds more
- * until it too waits here.  Asking for the lock at once would put the
- * woken thread to sleep inside the lock's own slow path and cost a second
- * wake-up; instead it spins (bounded by gc_unlock.spin_ns) until the epoch
- * moves, then takes the lock, usually free by then.  Relaxed throughout: the
- * epoch is only a hint, the lock itself orders everything. */
-static _Atomic uint64_t letgo_epoch;
-static _Thread_local uint64_t letgo_seen;
-
-static void *
-let_go(const gc_unlock *u)
-{
-    if (!u || !u->release) {
-        return NULL;
-    }
-    void *token = u->release();
-    letgo_seen = atomic_fetch_add_explicit(&letgo_epoch, 1,
-                                           memory_order_relaxed) + 1;
-    return token;
-}
-
-static void
-take_back(const gc_unlock *u, void *token, gc_status woken_by)
-{
-    if (!u || !u->acquire) {
-        return;
-    }
-    if (u->spin_ns > 0 && (woken_by == GC_OK || woken_by == GC_RETRY) &&
-        gc_ncpu() > 1) {
-        int64_t until = gc_now_ns() + u->spin_ns;
-        for (unsigned i = 1;; i++) {
-            if (atomic_load_explicit(&letgo_epoch, memory_order_relaxed) !=
-                letgo_seen) {
-                break;
-            }
-            gc_cpu_relax();
-            if ((i & 63) == 0 && gc_now_ns() >= until) {
-                break;
-            }
-        }
-    }
-    u->acquire(token);
-}
-
 static gc_status
 blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
             const gc_unlock *u)
@@ -936,9 +951,7 @@ blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
         }
         gc_case c = {.ch = ch, .dir = dir,
                      .item = dir == GC_SEND ? *item : NULL};
-        void *token = let_go(u);
-        gc_status ws = gc_wait(&c, 1, deadline, NULL);
-        take_back(u, token, ws);
+        gc_status ws = gc_wait(&c, 1, deadline, NULL, u);
         if (ws == GC_OK) {
             if (dir == GC_RECV) {
                 *item = c.item;

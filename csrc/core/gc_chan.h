@@ -134,8 +134,12 @@ gc_status gc_chan_recv(gc_chan *ch, void **item, int64_t deadline,
  * Cases are registered in array order and a peer serves the oldest entry
  * of a queue, so when two cases are on one channel the lower index wins: an
  * unbiased select shuffles its cases before calling.
- * With n == 0 it waits only for the deadline or a signal.  When it
+ * With n == 0 it waits only for the deadline or a signal.  The caller's
+ * lock (`unlock`, may be NULL) is held on entry and on return; it is let go
+ * only while sleeping, after every case is registered, so a peer that
+ * takes the lock next finds this waiter.   When it
  * returns, no case is registered anywhere any more. */
-gc_status gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index);
+gc_status gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
+                  const gc_unlock *unlock);
 
 #endif /* GC_CHAN_H */

@@ -54,6 +54,124 @@ gc_ncpu(void)
     return n;
 }
 
+/* gochan threads spinning now, by kind. */
+#define GC_SPIN_CAP_TRIES 64
+static _Atomic int spinning[2];
+
+/* Samples of "runnable threads other than our spinners and the reader". */
+#define GC_LOAD_SAMPLES 8
+#define GC_LOAD_PERIOD_NS 2000000
+static _Atomic int load_samples[GC_LOAD_SAMPLES];
+static _Atomic unsigned load_next;
+static _Atomic int64_t load_read_at = INT64_MIN / 2;
+
+#ifdef __linux__
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* The first number of /proc/loadavg's fourth field: threads runnable now,
+ * the caller included; -1 if unknown. */
+static int
+runnable_now(void)
+{
+    char buf[128];
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    int fields = 0;
+    for (char *p = buf; *p; p++) {
+        if (*p == ' ' && ++fields == 3) {
+            return atoi(p + 1);
+        }
+    }
+    return -1;
+}
+#else
+static int
+runnable_now(void)
+{
+    return -1;
+}
+#endif
+
+/* Estimated runnable threads that are not ours to stop: see
+ * gc_spin_begin's comment in the header.  Relaxed throughout: a heuristic;
+ * a stale or racy view changes only whether someone spins. */
+static int
+other_demand(void)
+{
+    int64_t now = gc_now_ns();
+    int64_t at = atomic_load_explicit(&load_read_at, memory_order_relaxed);
+    if (now - at >= GC_LOAD_PERIOD_NS &&
+        atomic_compare_exchange_strong_explicit(&load_read_at, &at, now,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        int running = runnable_now();
+        if (running >= 0) {
+            int ours = atomic_load_explicit(&spinning[0],
+                                            memory_order_relaxed) +
+                       atomic_load_explicit(&spinning[1],
+                                            memory_order_relaxed) +
+                       1;
+            int others = running > ours ? running - ours : 0;
+            unsigned i = atomic_fetch_add_explicit(&load_next, 1,
+                                                   memory_order_relaxed);
+            atomic_store_explicit(&load_samples[i % GC_LOAD_SAMPLES], others,
+                                  memory_order_relaxed);
+        }
+    }
+    int least = INT32_MAX;
+    for (int i = 0; i < GC_LOAD_SAMPLES; i++) {
+        int v = atomic_load_explicit(&load_samples[i], memory_order_relaxed);
+        least = v < least ? v : least;
+    }
+    return least;
+}
+
+int
+gc_spin_begin(int kind)
+{
+    int ncpu = gc_ncpu();
+    if (ncpu < 2) {
+        return 0;
+    }
+    /* At most CPUs - 1 spinners, leaving a CPU for the GIL holder.  The
+     * spinner that handed over to us is often still counted for the few
+     * hundred nanoseconds it takes to notice: allow for that before giving
+     * up.  relaxed: a gauge; one spinner too many is harmless. */
+    for (int i = 0;; i++) {
+        int n = atomic_load_explicit(&spinning[0], memory_order_relaxed) +
+                atomic_load_explicit(&spinning[1], memory_order_relaxed);
+        if (n < ncpu - 1) {
+            break;
+        }
+        if (i == GC_SPIN_CAP_TRIES) {
+            return 0;
+        }
+        gc_cpu_relax();
+    }
+    /* Room for the GIL holder and for this spinner? */
+    if (other_demand() + 2 > ncpu) {
+        return 0;
+    }
+    atomic_fetch_add_explicit(&spinning[kind], 1, memory_order_relaxed);
+    return 1;
+}
+
+void
+gc_spin_end(int kind)
+{
+    atomic_fetch_sub_explicit(&spinning[kind], 1, memory_order_relaxed);
+}
+
 void
 gc_backoff(unsigned *step)
 {

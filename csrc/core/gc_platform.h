@@ -38,6 +38,21 @@ void gc_unpark(gc_parkword *word);
 /* Number of CPUs this process may run on (at least 1). */
 int gc_ncpu(void);
 
+/* May the calling thread spin now?  Only while spinning takes no CPU that
+ * another runnable thread needs.  On Linux the count of runnable threads in
+ * /proc/loadavg is sampled every few milliseconds; less our own spinners
+ * and the reader it is what else wants a CPU (the thread holding the GIL,
+ * other processes), and its minimum over the recent samples estimates the
+ * demand that does not come and go with our own hand-offs.  Spinning is
+ * allowed while that demand leaves a CPU for the spinner besides one for
+ * the GIL holder, and at most CPUs - 1 threads spin at once.  A "waiter"
+ * spins before parking; an "aspirant" has been woken and spins until the
+ * GIL is let go.  A 1 from gc_spin_begin must be paired with gc_spin_end
+ * of the same kind. */
+enum { GC_SPIN_WAITER = 0, GC_SPIN_ASPIRANT = 1 };
+int gc_spin_begin(int kind);
+void gc_spin_end(int kind);
+
 /* Tell the CPU we are spinning. */
 static inline void
 gc_cpu_relax(void)

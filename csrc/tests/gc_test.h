@@ -385,7 +385,7 @@ gc_test_select(gc_case *cases, size_t n, int64_t deadline, size_t *index,
         for (size_t k = 0; k < n; k++)
             rotated[k] = cases[(shift + k) % n];
         size_t idx = SIZE_MAX;
-        gc_status st = gc_wait(rotated, n, deadline, &idx);
+        gc_status st = gc_wait(rotated, n, deadline, &idx, NULL);
         if (st == GC_OK) {
             CHECK(idx < n);
             CHECK(rotated[idx].ch != NULL);

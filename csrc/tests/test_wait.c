@@ -52,7 +52,7 @@ test_wait_with_no_cases_sleeps_until_deadline(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 20 * GC_MS;
     size_t idx = 77;
-    CHECK_ST(gc_wait(NULL, 0, deadline, &idx), GC_TIMEOUT);
+    CHECK_ST(gc_wait(NULL, 0, deadline, &idx, NULL), GC_TIMEOUT);
     int64_t t1 = gc_now_ns();
     CHECK(t1 >= deadline);
     CHECK(t1 - t0 < 2000 * GC_MS);
@@ -60,8 +60,8 @@ test_wait_with_no_cases_sleeps_until_deadline(void)
 
     /* a deadline already past: straight back */
     t0 = gc_now_ns();
-    CHECK_ST(gc_wait(NULL, 0, t0 - 1, &idx), GC_TIMEOUT);
-    CHECK_ST(gc_wait(NULL, 0, 0, &idx), GC_TIMEOUT);
+    CHECK_ST(gc_wait(NULL, 0, t0 - 1, &idx, NULL), GC_TIMEOUT);
+    CHECK_ST(gc_wait(NULL, 0, 0, &idx, NULL), GC_TIMEOUT);
     CHECK(gc_now_ns() - t0 < 1000 * GC_MS);
 }
 
@@ -76,7 +76,7 @@ test_nil_case_is_never_ready(void)
     c[1].dir = GC_SEND;
     c[1].item = V(1);
     int64_t deadline = gc_deadline_after(20 * GC_MS);
-    CHECK_ST(gc_wait(c, 2, deadline, NULL), GC_TIMEOUT);
+    CHECK_ST(gc_wait(c, 2, deadline, NULL, NULL), GC_TIMEOUT);
     CHECK(gc_now_ns() >= deadline);
 }
 
@@ -96,7 +96,7 @@ test_nil_case_keeps_other_case_indices(void)
         size_t idx = 99;
         gc_status st;
         do {
-            st = gc_wait(c, 3, gc_deadline_after(10000 * GC_MS), &idx);
+            st = gc_wait(c, 3, gc_deadline_after(10000 * GC_MS), &idx, NULL);
             if (st == GC_RETRY) {
                 void *item;
                 if (gc_chan_try_recv(ch, &item) == GC_OK) {
@@ -123,7 +123,7 @@ wait_once(gc_chan *ch, int dir, int64_t timeout_ns)
     c.ch = ch;
     c.dir = dir;
     c.item = V(5);
-    gc_status st = gc_wait(&c, 1, gc_deadline_after(timeout_ns), NULL);
+    gc_status st = gc_wait(&c, 1, gc_deadline_after(timeout_ns), NULL, NULL);
     check_unregistered(ch);
     return st;
 }
@@ -158,7 +158,7 @@ test_wait_returns_retry_when_a_case_can_proceed(void)
     memset(&c, 0, sizeof c);
     c.ch = ch;
     c.dir = GC_RECV;
-    CHECK_ST(gc_wait(&c, 1, gc_deadline_after(10000 * GC_MS), NULL), GC_RETRY);
+    CHECK_ST(gc_wait(&c, 1, gc_deadline_after(10000 * GC_MS), NULL, NULL), GC_RETRY);
     CHECK_EQ(gc_test_waiting_receivers(ch), 0);
     void *item;
     CHECK_ST(gc_chan_try_recv(ch, &item), GC_OK);
@@ -185,7 +185,7 @@ waiter_main(void *arg)
 {
     waiter *w = arg;
     w->idx = SIZE_MAX;
-    w->st = gc_wait(w->cases, w->n, w->deadline, &w->idx);
+    w->st = gc_wait(w->cases, w->n, w->deadline, &w->idx, NULL);
     if (w->check_counts) {
         /* nobody else waits on these channels in this direction */
         for (size_t i = 0; i < w->n; i++) {
@@ -301,7 +301,7 @@ test_waiter_is_never_matched_with_itself(void)
             c[1] = t;
         }
         int64_t deadline = gc_deadline_after(20 * GC_MS);
-        CHECK_ST(gc_wait(c, 2, deadline, NULL), GC_TIMEOUT);
+        CHECK_ST(gc_wait(c, 2, deadline, NULL, NULL), GC_TIMEOUT);
         CHECK(gc_now_ns() >= deadline);
         check_unregistered(ch);
         /* and the try_ half of a select finds no peer either */
@@ -581,7 +581,7 @@ static void *
 intr_wait_main(void *arg)
 {
     intr_wait *w = arg;
-    w->st = gc_wait(NULL, 0, GC_FOREVER, NULL);
+    w->st = gc_wait(NULL, 0, GC_FOREVER, NULL, NULL);
     atomic_store(&w->done, 1);
     return NULL;
 }
