@@ -20,10 +20,11 @@
  *     the ring; gc_wait never does, so a binding can traverse the ring
  *     under the lock it holds around try_* (gc_chan.h);
  *   - a buffered channel's receivers wait only while the ring is empty and
- *     its senders only while it is full; a thread that registers re-checks
- *     after a seq_cst fence, and whoever changes the ring issues a seq_cst
- *     fence before looking at the other side's queue, so no wake-up is
- *     lost (Dekker's pattern: one of the two sees the other);
+ *     its senders only while it is full; a thread that registers stores
+ *     its queue's `empty` flag and then re-reads the ring, and whoever
+ *     changes the ring (a seq_cst CAS) then reads that flag, all seq_cst,
+ *     so no wake-up is lost (Dekker's pattern: in the single total order
+ *     of seq_cst operations one of the two sees the other; notify_one);
  *   - a value goes straight to a waiting receiver only while the ring is
  *     empty, so a sender's earlier values (already consumed) cannot be
  *     overtaken: FIFO per sender holds;
@@ -649,6 +650,10 @@ gc_status
 gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
                       size_t *sent)
 {
+    if (n == 0) {
+        *sent = 0;
+        return gc_chan_closed(ch) ? GC_CLOSED : GC_OK;
+    }
     if (ch->ring) {
         return buffered_send_many(ch, items, n, sent);
     }
@@ -664,6 +669,10 @@ gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
 gc_status
 gc_chan_try_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
 {
+    if (n == 0) {
+        *got = 0;
+        return GC_OK;
+    }
     if (ch->ring) {
         return buffered_recv_many(ch, items, n, got);
     }
@@ -715,6 +724,28 @@ gc_chan_close(gc_chan *ch)
 
 /* ---- waiting ------------------------------------------------------------ */
 
+/* May case c proceed now?  Asked right after registering (and again
+ * after a pause in sleep_in_place): a peer that changed the channel before
+ * our entry was visible did not see us, so we must see its change. */
+static int
+case_ready(gc_case *c, gc_waiter *w)
+{
+    gc_chan *ch = c->ch;
+    int send = c->dir == GC_SEND;
+    if (ch->ring) {
+        /* seq_cst: our `empty` store (gc_waitq_push) and these loads are
+         * seq_cst, as are the ring CAS and `empty` load of notifiers; one
+         * side sees the other (notify_one). */
+        gc_fence();
+        return send ? ring_can_send(ch->ring) : ring_can_recv(ch->ring);
+    }
+    gc_mutex_lock(&ch->lock);
+    int ready = atomic_load_explicit(&ch->closed, memory_order_relaxed) ||
+                gc_waitq_has_waiting(send ? &ch->recvq : &ch->sendq, w);
+    gc_mutex_unlock(&ch->lock);
+    return ready;
+}
+
 /* Put c on its channel's queue; return whether it may proceed now (in
  * which case the caller withdraws instead of sleeping). */
 static int
@@ -722,27 +753,15 @@ register_case(gc_case *c, gc_waiter *w)
 {
     gc_chan *ch = c->ch;
     int send = c->dir == GC_SEND;
-    gc_waitq *q = send ? &ch->sendq : &ch->recvq;
     gc_mutex *lock = send ? &ch->lock : recv_lock(ch);
     c->entry.w = w;
     c->entry.item = send ? c->item : NULL;
     c->entry.linked = 0;
     c->entry.result = GC_RETRY;
-    if (ch->ring) {
-        gc_mutex_lock(lock);
-        gc_waitq_push(q, &c->entry);
-        gc_mutex_unlock(lock);
-        /* seq_cst: pairs with the fence a peer issues after changing the
-         * ring and before reading our queue's `empty` flag. */
-        gc_fence();
-        return send ? ring_can_send(ch->ring) : ring_can_recv(ch->ring);
-    }
     gc_mutex_lock(lock);
-    gc_waitq_push(q, &c->entry);
-    int ready = atomic_load_explicit(&ch->closed, memory_order_relaxed) ||
-                gc_waitq_has_waiting(send ? &ch->recvq : &ch->sendq, w);
+    gc_waitq_push(send ? &ch->sendq : &ch->recvq, &c->entry);
     gc_mutex_unlock(lock);
-    return ready;
+    return case_ready(c, w);
 }
 
 static void
@@ -867,14 +886,75 @@ take_back(const gc_unlock *u, void *token, gc_status woken_by)
     u->acquire(token);
 }
 
+/* Sleep until completed, the deadline, or a signal, keeping our place in
+ * every queue.  With an `interrupted` hook, a signal (or the end of a
+ * poll_ns slice, for a signal that came just before we parked) does not
+ * end the wait: we withdraw for a moment (sel ABORTED: claimers pass our
+ * entries by but leave them where they are), take the caller's lock back
+ * and ask the hook.  If it says stop, the wait ends with GC_INTR, already
+ * withdrawn.  Otherwise we become claimable again in the same places,
+ * re-check every case (a peer may have passed us by meanwhile) and sleep
+ * on.  *holding tells whether the caller's lock is held on return; after
+ * such a re-check finds case *ready able to proceed, GC_RETRY. */
+static gc_status
+sleep_in_place(gc_waiter *w, gc_case *cases, size_t n, int64_t deadline,
+               const gc_unlock *u, void **token, int *holding, size_t *ready)
+{
+    int hook = u && u->interrupted;
+    for (;;) {
+        int64_t until = deadline;
+        if (hook && u->poll_ns > 0) {
+            int64_t slice = gc_deadline_after(u->poll_ns);
+            until = slice < deadline ? slice : deadline;
+        }
+        gc_status st = sleep_until_done(w, until);
+        if (st == GC_TIMEOUT && until < deadline) {
+            st = GC_INTR; /* a slice ended: look for signals */
+        }
+        if (st != GC_INTR || !hook) {
+            return st;
+        }
+        uintptr_t expect = GC_SEL_WAITING;
+        /* acq_rel: on failure a claimer won (acquire its claim). */
+        if (!atomic_compare_exchange_strong_explicit(
+                &w->sel, &expect, GC_SEL_ABORTED, memory_order_acq_rel,
+                memory_order_acquire)) {
+            return GC_INTR; /* claimed: gc_wait finds out and completes */
+        }
+        take_back(u, *token, GC_INTR);
+        *holding = 1;
+        if (u->interrupted()) {
+            return GC_INTR; /* withdrawn, lock held, caller's error set */
+        }
+        /* No claimer touches `state` while sel is ABORTED.  relaxed: the
+         * seq_cst store of sel below publishes it. */
+        atomic_store_explicit(&w->state, GC_W_PENDING, memory_order_relaxed);
+        atomic_store_explicit(&w->sel, GC_SEL_WAITING, memory_order_seq_cst);
+        for (size_t i = 0; i < n; i++) {
+            if (cases[i].ch && case_ready(&cases[i], w)) {
+                *ready = i;
+                return GC_RETRY; /* lock held */
+            }
+        }
+        *token = let_go(u);
+        *holding = 0;
+    }
+}
+
 gc_status
 gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
         const gc_unlock *u)
 {
-    gc_waiter *w = gc_self();
+    /* One waiter per wait, on this frame: a signal handler run by the
+     * `interrupted` hook may itself wait on channels (a nested gc_wait),
+     * and every entry is unlinked before this frame goes away.  A claimer
+     * may still call gc_unpark on the old address after we return: a
+     * spurious wake at worst, which every park loop tolerates. */
+    gc_waiter self;
+    gc_waiter *w = &self;
     /* relaxed: published to claimers by the queue locks taken below. */
-    atomic_store_explicit(&w->sel, GC_SEL_WAITING, memory_order_relaxed);
-    atomic_store_explicit(&w->state, GC_W_PENDING, memory_order_relaxed);
+    atomic_init(&w->sel, GC_SEL_WAITING);
+    atomic_init(&w->state, GC_W_PENDING);
 
     size_t registered = 0;
     int ready = 0;
@@ -888,34 +968,36 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
     /* The caller's lock is let go only now that we are registered: a peer
      * that takes it next finds us and completes us at once. */
     gc_status st = GC_RETRY;
+    int holding = 1;
+    void *token = NULL;
+    size_t k = registered > 0 ? registered - 1 : 0; /* the ready case */
     if (!ready) {
-        void *token = let_go(u);
-        st = sleep_until_done(w, deadline);
-        take_back(u, token, st);
+        token = let_go(u);
+        holding = 0;
+        st = sleep_in_place(w, cases, registered, deadline, u, &token,
+                            &holding, &k);
     }
-    if (st != GC_OK) {
+    int claimed = st == GC_OK;
+    if (!claimed) {
         uintptr_t expect = GC_SEL_WAITING;
         /* acq_rel: a failed CAS means a claimer won; acquire its claim. */
-        if (atomic_compare_exchange_strong_explicit(
+        if (!atomic_compare_exchange_strong_explicit(
                 &w->sel, &expect, GC_SEL_ABORTED, memory_order_acq_rel,
-                memory_order_acquire)) {
-            for (size_t i = 0; i < registered; i++) {
-                if (cases[i].ch) {
-                    unregister_case(&cases[i]);
-                }
-            }
-            if (st == GC_RETRY && index) {
-                *index = registered - 1; /* the case found ready */
-            }
-            return st;
+                memory_order_acquire) &&
+            expect != GC_SEL_ABORTED) {
+            wait_for_completion(w);
+            claimed = 1;
         }
-        wait_for_completion(w);
     }
 
-    /* acquire: pairs with the claim's CAS. */
-    gc_entry *won = (gc_entry *)atomic_load_explicit(&w->sel,
-                                                     memory_order_acquire);
-    size_t k = 0;
+    /* Withdraw every entry before taking the caller's lock back: a thread
+     * may never come back from that (CPython ends daemon threads there at
+     * exit), and its entries must not outlive it. */
+    gc_entry *won = NULL;
+    if (claimed) {
+        /* acquire: pairs with the claim's CAS. */
+        won = (gc_entry *)atomic_load_explicit(&w->sel, memory_order_acquire);
+    }
     for (size_t i = 0; i < registered; i++) {
         if (!cases[i].ch) {
             continue;
@@ -925,8 +1007,14 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
         }
         unregister_case(&cases[i]);
     }
-    if (index) {
+    if (!holding) {
+        take_back(u, token, claimed ? GC_OK : st);
+    }
+    if (index && (claimed || st == GC_RETRY)) {
         *index = k;
+    }
+    if (!claimed) {
+        return st;
     }
     if (won->result != GC_OK) {
         return GC_RETRY;

@@ -15,14 +15,17 @@
  *     }
  *
  * Rule that keeps payloads safe for a garbage collector: only the try_*
- * functions move payloads into or out of a channel's buffer.  gc_wait()
- * moves payloads only between two waiting threads' cases, never through
- * the buffer, so a binding that calls try_* with its interpreter lock held
- * (or attached, on free-threaded builds) may traverse the buffer under
- * that same lock with gc_chan_traverse().
+ * functions (and gc_chan_send/recv, which call them with the caller's lock
+ * held) move payloads, into or out of the buffer or straight into a
+ * waiting thread's case; gc_wait() itself moves none.  So a binding that
+ * calls try_* with its interpreter lock held (or attached, on
+ * free-threaded builds) may traverse the buffer under that same lock with
+ * gc_chan_traverse().
  *
  * Semantics (Go's):
- *   - waiters are served first in, first out;
+ *   - waiters are served first in, first out (exactly so when try_* calls
+ *     are serialized, as under the GIL; when they truly run in parallel a
+ *     waiter woken to retry can lose its turn to a concurrent try_*);
  *   - a value sent while a receiver waits and the buffer is empty goes
  *     straight to that receiver;
  *   - a slot freed by a receive is given to the first waiting sender;
@@ -79,7 +82,9 @@ gc_status gc_chan_try_recv(gc_chan *ch, void **item);
  * stopped it (GC_WOULDBLOCK or GC_CLOSED).  try_recv_many receives up to n
  * values into items: GC_OK with *got >= 1, else GC_WOULDBLOCK or GC_CLOSED
  * (closed and drained).  On a buffered channel each
- * batch claims its slots with one atomic operation. */
+ * batch claims its slots with one atomic operation.  With n == 0 nothing
+ * moves: try_send_many answers GC_CLOSED or GC_OK, try_recv_many GC_OK
+ * with *got = 0. */
 gc_status gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
                                 size_t *sent);
 gc_status gc_chan_try_recv_many(gc_chan *ch, void **items, size_t n,
@@ -107,6 +112,14 @@ typedef struct gc_unlock {
     void *(*release)(void);
     void (*acquire)(void *token);
     int64_t spin_ns;
+    /* Signals.  Without this hook a signal that interrupts a wait ends it
+     * with GC_INTR (withdrawn).  With it, the waiter keeps its place: it
+     * takes the lock back and calls interrupted(), which returns non-zero
+     * to end the wait with GC_INTR (lock held) or 0 to go on waiting.
+     * poll_ns > 0 also calls it every poll_ns while waiting, for a signal
+     * that arrived just before the thread went to sleep. */
+    int (*interrupted)(void);
+    int64_t poll_ns;
 } gc_unlock;
 
 /* Blocking send and receive: the try_/gc_wait loop of the comment at the

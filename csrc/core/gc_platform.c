@@ -216,8 +216,15 @@ gc_park(gc_parkword *word, uint32_t expected, int64_t deadline)
         return GC_TIMEOUT;
     case EINTR:
         return GC_INTR;
-    default: /* EAGAIN: the word already changed */
+    case EAGAIN: /* the word already changed */
         return GC_OK;
+    default: {
+        /* No futex (seccomp, an odd kernel): rest a little so that the
+         * caller's recheck loop polls instead of spinning flat out. */
+        struct timespec rest = {0, 1000000};
+        nanosleep(&rest, NULL);
+        return GC_OK;
+    }
     }
 }
 

@@ -2,14 +2,6 @@
  * protocol and its invariants). */
 #include "gc_wait.h"
 
-static _Thread_local gc_waiter self_waiter;
-
-gc_waiter *
-gc_self(void)
-{
-    return &self_waiter;
-}
-
 void
 gc_waitq_init(gc_waitq *q)
 {
@@ -113,9 +105,9 @@ gc_entry_complete(gc_entry *e, int result)
     e->result = result;
     /* release: publishes `result` and `item` to the owner, which loads
      * `state` with acquire before reading them.  After this exchange the
-     * entry may already be gone; only the waiter (thread-local storage,
-     * alive as long as its thread) is touched, and a wake of a thread
-     * that already left is harmless. */
+     * entry and the waiter may already be gone: gc_unpark only passes the
+     * address to the kernel, and a wake at an address nobody (or some
+     * later waiter) sleeps on is harmless, every park loop rechecks. */
     uint32_t prev = atomic_exchange_explicit(&w->state, GC_W_DONE,
                                              memory_order_acq_rel);
     if (prev == GC_W_PARKED) {

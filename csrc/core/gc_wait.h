@@ -1,8 +1,8 @@
 /* gc_wait.h - waiters, wait-queue entries and wait queues.
  *
- * Every thread has one gc_waiter.  A thread about to block puts one
- * gc_entry per case on the wait queue of that case's channel; all of them
- * point at its waiter.  Whoever wants to complete an operation for a
+ * Every wait has one gc_waiter, on the waiting thread's stack.  A thread
+ * about to block puts one gc_entry per case on the wait queue of that
+ * case's channel; all of them point at its waiter.  Whoever wants to complete an operation for a
  * waiting thread must first win the compare-and-swap of the waiter's `sel`
  * word from GC_SEL_WAITING to the address of the entry it chose (a
  * "claim"); the waiter itself withdraws by swapping GC_SEL_WAITING for
@@ -58,9 +58,6 @@ typedef struct gc_waitq {
     _Atomic size_t count;   /* entries linked; written under the lock */
     _Atomic int empty;      /* 1 when no entry is linked */
 } gc_waitq;
-
-/* The calling thread's waiter. */
-gc_waiter *gc_self(void);
 
 void gc_waitq_init(gc_waitq *q);
 

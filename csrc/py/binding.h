@@ -94,7 +94,9 @@ gc_py_deadline(gc_py_wait *w)
 }
 
 /* Releases the GIL around the core's waits. */
-extern const gc_unlock gc_py_gil;
+/* How the core lets go of the GIL while the calling thread waits (and
+ * how it runs signal handlers meanwhile, in the main thread). */
+const gc_unlock *gc_py_gil(void);
 
 /* Type specs and their methods (chan.c, views.c). */
 extern PyType_Spec gc_py_chan_spec;

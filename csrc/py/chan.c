@@ -79,9 +79,11 @@ static gc_status
 chan_send_wait(gc_chan *ch, PyObject *item, gc_py_wait *w)
 {
     int64_t deadline = gc_py_deadline(w);
+    const gc_unlock *unlock = gc_py_gil();
     for (;;) {
-        gc_status status = gc_chan_send(ch, item, deadline, &gc_py_gil);
-        if (status != GC_INTR || PyErr_CheckSignals() < 0) {
+        gc_status status = gc_chan_send(ch, item, deadline, unlock);
+        if (status != GC_INTR || PyErr_Occurred() ||
+            PyErr_CheckSignals() < 0) {
             return status;
         }
     }
@@ -91,9 +93,11 @@ static gc_status
 chan_recv_wait(gc_chan *ch, void **item, gc_py_wait *w)
 {
     int64_t deadline = gc_py_deadline(w);
+    const gc_unlock *unlock = gc_py_gil();
     for (;;) {
-        gc_status status = gc_chan_recv(ch, item, deadline, &gc_py_gil);
-        if (status != GC_INTR || PyErr_CheckSignals() < 0) {
+        gc_status status = gc_chan_recv(ch, item, deadline, unlock);
+        if (status != GC_INTR || PyErr_Occurred() ||
+            PyErr_CheckSignals() < 0) {
             return status;
         }
     }
@@ -236,22 +240,25 @@ chan_recv_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         0) {
         return NULL;
     }
-    PyObject *item;
-    gc_status status = chan_take(CH(self), &item, &w);
-    if (status == GC_CLOSED) {
-        return PyTuple_Pack(2, Py_None, Py_False);
-    }
-    if (status != GC_OK) {
-        return chan_fail(self, status, OP_RECV);
-    }
+    /* The result is made first: running out of memory loses no value. */
     PyObject *result = PyTuple_New(2);
     if (result == NULL) {
-        Py_DECREF(item);
         return NULL;
     }
-    PyTuple_SET_ITEM(result, 0, item);
-    PyTuple_SET_ITEM(result, 1, Py_NewRef(Py_True));
-    return result;
+    PyObject *item;
+    gc_status status = chan_take(CH(self), &item, &w);
+    if (status == GC_OK) {
+        PyTuple_SET_ITEM(result, 0, item);
+        PyTuple_SET_ITEM(result, 1, Py_NewRef(Py_True));
+        return result;
+    }
+    if (status == GC_CLOSED) {
+        PyTuple_SET_ITEM(result, 0, Py_NewRef(Py_None));
+        PyTuple_SET_ITEM(result, 1, Py_NewRef(Py_False));
+        return result;
+    }
+    Py_DECREF(result);
+    return chan_fail(self, status, OP_RECV);
 }
 
 const char chan_send_nowait__doc__[] = PyDoc_STR(
@@ -409,6 +416,10 @@ chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     return PyLong_FromSsize_t(sent);
 }
 
+/* Room recv_many makes for values (see chan_recv_many). */
+#define RECV_MANY_ROOM 128
+#define RECV_MANY_MAX_ROOM 65536
+
 /* max_items of recv_many: an int >= 1; values too large for a Py_ssize_t
  * mean "all that are ready". */
 static int
@@ -460,50 +471,33 @@ chan_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     gc_chan *ch = CH(self);
-    PyObject *first;
-    gc_status status = chan_take(ch, &first, &w);
-    if (status != GC_OK) {
-        return chan_fail(self, status, OP_RECV);
-    }
-    /* Size the list for what is buffered now; an unbuffered channel (or
-     * senders that arrive meanwhile) may give more, appended below. */
-    size_t buffered = gc_chan_len(ch);
-    Py_ssize_t size =
-        1 + (buffered < (size_t)(max_items - 1) ? (Py_ssize_t)buffered
-                                                : max_items - 1);
+    /* The list is made before anything is received, so that running out
+     * of memory loses nothing.  It has room for what is buffered now, but
+     * at least RECV_MANY_ROOM (values may arrive while we wait), at most
+     * RECV_MANY_MAX_ROOM and max_items; what does not fit stays in the
+     * channel for the next call. */
+    size_t room = gc_chan_len(ch);
+    room = room < RECV_MANY_ROOM ? RECV_MANY_ROOM : room;
+    room = room > RECV_MANY_MAX_ROOM ? RECV_MANY_MAX_ROOM : room;
+    Py_ssize_t size = room < (size_t)max_items ? (Py_ssize_t)room : max_items;
     PyObject *list = PyList_New(size);
     if (list == NULL) {
-        Py_DECREF(first);
         return NULL;
     }
-    PyList_SET_ITEM(list, 0, first);
+    PyObject **slots = PySequence_Fast_ITEMS(list);
+    gc_status status = chan_take(ch, &slots[0], &w);
+    if (status != GC_OK) {
+        Py_DECREF(list);
+        return chan_fail(self, status, OP_RECV);
+    }
     Py_ssize_t n = 1;
     size_t got;
-    if (size > 1 &&
-        gc_chan_try_recv_many(ch, (void **)PySequence_Fast_ITEMS(list) + 1,
-                              (size_t)(size - 1), &got) == GC_OK) {
+    if (size > 1 && gc_chan_try_recv_many(ch, (void **)(slots + 1),
+                                          (size_t)(size - 1), &got) == GC_OK) {
         n += (Py_ssize_t)got;
     }
-    void *item;
-    if (n < size) {
-        /* Fewer than counted: a receiver ran in between (a finalizer that
-         * the list's allocation ran, or, without a GIL, another thread).
-         * Drop the empty slots. */
-        if (PyList_SetSlice(list, n, size, NULL) < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        return list;
-    }
-    while (n < max_items && gc_chan_try_recv(ch, &item) == GC_OK) {
-        int rc = PyList_Append(list, (PyObject *)item);
-        Py_DECREF((PyObject *)item);
-        if (rc < 0) {
-            Py_DECREF(list);
-            return NULL;
-        }
-        n++;
-    }
+    /* Shrinking the size cannot fail; the unused slots are NULL. */
+    Py_SET_SIZE(list, n);
     return list;
 }
 

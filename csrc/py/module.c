@@ -7,6 +7,7 @@
  * (gc_py_state) holds the types and exception classes.
  */
 #include <math.h>
+#include <unistd.h>
 
 #include "binding.h"
 
@@ -33,7 +34,59 @@ gil_acquire(void *tstate)
 #define GIL_HANDOFF_SPIN_NS 50000
 #endif
 
-const gc_unlock gc_py_gil = {gil_release, gil_acquire, GIL_HANDOFF_SPIN_NS};
+/* The main thread, where Python runs signal handlers, waits keeping its
+ * place in the queues while it runs them (gc_unlock.interrupted), and
+ * looks for them every SIGNAL_POLL_NS too: a signal that arrives just
+ * before the thread goes to sleep does not wake it. */
+#define SIGNAL_POLL_NS 50000000
+
+static int
+signals_raised(void)
+{
+    return PyErr_CheckSignals() < 0;
+}
+
+static const gc_unlock gil_main = {gil_release, gil_acquire,
+                                   GIL_HANDOFF_SPIN_NS, signals_raised,
+                                   SIGNAL_POLL_NS};
+static const gc_unlock gil_other = {gil_release, gil_acquire,
+                                    GIL_HANDOFF_SPIN_NS, NULL, 0};
+
+/* The main thread's identity, found through threading.main_thread() and
+ * found again in a child process after fork(). */
+static unsigned long main_ident;
+static long main_pid = -1;
+
+static int
+is_main_thread(void)
+{
+    long pid = (long)getpid();
+    if (pid != main_pid) {
+        PyObject *threading = PyImport_ImportModule("threading");
+        PyObject *main = threading ? PyObject_CallMethod(
+                                         threading, "main_thread", NULL)
+                                   : NULL;
+        PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
+        unsigned long value = ident ? PyLong_AsUnsignedLong(ident) : 0;
+        Py_XDECREF(ident);
+        Py_XDECREF(main);
+        Py_XDECREF(threading);
+        if (PyErr_Occurred()) {
+            /* Not knowing, wait as any thread does. */
+            PyErr_Clear();
+            return 0;
+        }
+        main_ident = value;
+        main_pid = pid;
+    }
+    return PyThread_get_thread_ident() == main_ident;
+}
+
+const gc_unlock *
+gc_py_gil(void)
+{
+    return is_main_thread() ? &gil_main : &gil_other;
+}
 
 /* --- timeout= and ctx= --------------------------------------------------- */
 
