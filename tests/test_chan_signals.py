@@ -452,3 +452,51 @@ def test_sigint_storm_never_delivers_an_interrupted_send(child, timeout, capacit
     assert _storm(proc) == "ok True"
     returncode, rest, stderr = proc.finish()
     assert returncode == 0, stderr
+
+
+# --- a SIGINT that lands while the call is about to sleep ---------------------------------------
+#
+# The main thread lets go of the GIL before it parks; a thread that takes the GIL right then and
+# signals the main thread lands the signal while the waiter spins or just before its futex wait,
+# where it does not wake the waiter. The call must still raise KeyboardInterrupt promptly (not
+# sleep to its timeout and let the interrupt surface afterwards).
+
+def test_sigint_arriving_as_the_call_goes_to_sleep_still_interrupts_it():
+    from conftest import run_python
+    script = textwrap.dedent("""
+        import signal, threading, time
+        import gochan
+
+        main = threading.get_ident()
+        ch = gochan.Chan(1)
+        go, fired = threading.Event(), threading.Event()
+
+        def kicker():
+            while True:
+                go.wait()
+                go.clear()
+                signal.pthread_kill(main, signal.SIGINT)
+                fired.set()
+
+        threading.Thread(target=kicker, daemon=True).start()
+        late = 0
+        for _ in range(40):
+            try:
+                go.set()
+                ch.recv(timeout=2.0)
+                raise SystemExit("recv returned a value from an empty channel")
+            except KeyboardInterrupt:
+                pass
+            except TimeoutError:
+                late += 1
+                try:
+                    time.sleep(0)
+                except KeyboardInterrupt:
+                    pass
+            fired.wait()
+            fired.clear()
+        print("late", late)
+    """)
+    result = run_python(script, timeout=LONG * 4)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["late", "0"]
