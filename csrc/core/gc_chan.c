@@ -560,6 +560,7 @@ buffered_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
     size_t k;
     gc_status st = ring_pop_many(r, ch->cap, items, n, &k);
     if (st != GC_OK) {
+        *got = 0;
         return st;
     }
     *got = k;
@@ -856,10 +857,11 @@ let_go(const gc_unlock *u)
     if (!u || !u->release) {
         return NULL;
     }
-    void *token = u->release();
+    /* Counted before the release: a peer can let go only after taking
+     * the lock, so its count always comes after ours and ends our spin. */
     letgo_seen = atomic_fetch_add_explicit(&letgo_epoch, 1,
                                            memory_order_relaxed) + 1;
-    return token;
+    return u->release();
 }
 
 static void

@@ -81,7 +81,7 @@ gc_status gc_chan_try_recv(gc_chan *ch, void **item);
  * sets *sent to its length: GC_OK when that is all n, else the status that
  * stopped it (GC_WOULDBLOCK or GC_CLOSED).  try_recv_many receives up to n
  * values into items: GC_OK with *got >= 1, else GC_WOULDBLOCK or GC_CLOSED
- * (closed and drained).  On a buffered channel each
+ * (closed and drained) with *got = 0.  On a buffered channel each
  * batch claims its slots with one atomic operation.  With n == 0 nothing
  * moves: try_send_many answers GC_CLOSED or GC_OK, try_recv_many GC_OK
  * with *got = 0. */

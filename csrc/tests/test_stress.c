@@ -36,6 +36,29 @@
  *      select-sender and a select-receiver over all four that switch a
  *      case off after N operations on it; everything terminates with the
  *      right counts.
+ *   6. Batches: on capacities {0, 1, 2, 3, 64, 1024}, three producers
+ *      that mostly call try_send_many with random batch sizes 1..300
+ *      (falling back to one blocking gc_chan_send when GC_WOULDBLOCK) and
+ *      two single-op producers; two consumers that mostly call
+ *      try_recv_many (falling back to one blocking gc_chan_recv) and two
+ *      single-op consumers; the pest as in 1 to 3.  Once with a close at a
+ *      random moment, once closed only when everything was received (a
+ *      lost wake-up, e.g. one that try_send_many's notify of up to k
+ *      receivers missed, is reported as "stuck" instead of hanging).  The
+ *      ledger of 1: every value sent (a batch's reported prefix, or a
+ *      blocking send's GC_OK) is received exactly once, nothing else is,
+ *      per-producer FIFO per consumer; a batch answers GC_OK with *sent ==
+ *      n, else *sent < n; once GC_CLOSED, always GC_CLOSED.
+ *   7. The same under a caller's lock, as the binding runs: a fake GIL (a
+ *      mutex) that every worker holds while it calls try_* and close, and
+ *      that gc_chan_send/recv let go of through gc_unlock with spin_ns > 0
+ *      (50 us and 2 ms), capacities {0, 1, 3, 64, 1024}.  Besides the
+ *      ledger: no deadlock (the watchdog), the lock's holder is the caller
+ *      before every try_*, release() is called only by the holder and only
+ *      once its case is registered on the channel (no claimer can run
+ *      without the lock, so the entry must still be queued), acquire()
+ *      finds no holder, and every blocking call returns holding the lock
+ *      with releases and acquires paired.
  * GC_STRESS_SCALE (default 1) multiplies the number of values.
  */
 #include <errno.h>
@@ -936,6 +959,466 @@ test_go_TestSelectStress(void)
     }
 }
 
+/* ---- 6 and 7. batches, with and without a caller's lock ---- */
+
+#define MAX_BATCH 300
+
+/* The fake GIL of section 7: a mutex every worker holds while it calls
+ * try_* (as the binding holds the GIL), let go of by gc_wait through
+ * gc_unlock.  `gil_holder` names the thread holding it (0: nobody); it is
+ * checked before each try_* call, by release() (which must only be called
+ * by the holder, after the case was registered) and by acquire(). */
+static pthread_mutex_t gil_mu = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int gil_holder;
+static atomic_int gil_next_id;
+static _Thread_local int gil_self;
+static _Thread_local gc_chan *gil_wait_ch; /* channel of the blocking call */
+static _Thread_local int gil_wait_dir;
+static _Thread_local unsigned gil_tl_releases, gil_tl_acquires;
+static atomic_uint gil_releases;
+static int gil_token;
+
+static void
+gil_lock(void)
+{
+    CHECK_EQ(pthread_mutex_lock(&gil_mu), 0);
+    CHECK_EQ(atomic_load_explicit(&gil_holder, memory_order_relaxed), 0);
+    atomic_store_explicit(&gil_holder, gil_self, memory_order_relaxed);
+}
+
+static void
+gil_unlock_(void)
+{
+    CHECK_EQ(atomic_load_explicit(&gil_holder, memory_order_relaxed),
+             gil_self);
+    atomic_store_explicit(&gil_holder, 0, memory_order_relaxed);
+    CHECK_EQ(pthread_mutex_unlock(&gil_mu), 0);
+}
+
+static void
+gil_assert_held(void)
+{
+    CHECK_EQ(atomic_load_explicit(&gil_holder, memory_order_relaxed),
+             gil_self);
+}
+
+static void *
+gil_release_cb(void)
+{
+    /* gc_wait lets go only after registering: every claimer holds the
+     * lock, so our entry is still queued now */
+    gil_assert_held();
+    if (gil_wait_ch) {
+        gc_chan_stats s;
+        gc_chan_stats_get(gil_wait_ch, &s);
+        CHECK((gil_wait_dir == GC_SEND ? s.waiting_senders
+                                       : s.waiting_receivers) >= 1);
+    }
+    gil_tl_releases++;
+    atomic_fetch_add_explicit(&gil_releases, 1, memory_order_relaxed);
+    gil_unlock_();
+    return &gil_token;
+}
+
+static void
+gil_acquire_cb(void *token)
+{
+    CHECK(token == &gil_token);
+    gil_lock();
+    gil_tl_acquires++;
+}
+
+static gc_unlock gil_unlock_spin = {gil_release_cb, gil_acquire_cb, 0};
+
+typedef struct run3 {
+    gc_chan *ch;
+    ledger l;
+    unsigned nprod, nbatch_prod; /* producers [0, nbatch_prod) batch */
+    unsigned ncons, nbatch_cons;
+    int gil; /* section 7: every try_* under gil_mu */
+    atomic_uint producers_done;
+    atomic_uint workers_done;
+    int close_mode; /* 0: at a random moment; 1: when all received */
+    uint64_t seed;
+    atomic_uint n_send_batches, n_recv_batches, n_cut_short;
+    atomic_uint n_fallbacks;
+    atomic_uint_fast64_t n_batched_in, n_batched_out;
+} run3;
+
+typedef struct worker3 {
+    run3 *r;
+    unsigned id;
+} worker3;
+
+static void
+w3_enter(run3 *r)
+{
+    if (!gil_self)
+        gil_self = atomic_fetch_add(&gil_next_id, 1) + 1;
+    if (r->gil)
+        gil_lock();
+}
+
+static void
+w3_exit(run3 *r)
+{
+    if (r->gil)
+        gil_unlock_();
+}
+
+/* Between two operations: drop the lock now and then (Python's switch
+ * interval), and dawdle without it. */
+static void
+w3_pause(run3 *r, uint64_t *rng)
+{
+    if (!r->gil) {
+        dawdle(rng);
+        return;
+    }
+    uint64_t x = gc_test_rand(rng);
+    if (x % 4 == 0) {
+        gil_unlock_();
+        if (x % 64 == 0)
+            dawdle(rng);
+        else if (x % 8 == 0)
+            sched_yield();
+        gil_lock();
+    }
+}
+
+static void
+w3_try_begin(run3 *r)
+{
+    if (r->gil)
+        gil_assert_held();
+}
+
+/* A blocking send or receive of one value: GC_OK or GC_CLOSED.  With the
+ * GIL, through gc_chan_send/recv with gil_unlock_spin; it must return with
+ * the lock held again, release and acquire paired. */
+static gc_status
+w3_blocking(run3 *r, int dir, void **p, uint64_t *rng)
+{
+    for (;;) {
+        gc_status st;
+        int64_t deadline =
+            gc_test_rand(rng) % 4 ? GC_FOREVER : short_deadline(rng);
+        if (r->gil) {
+            gil_assert_held();
+            gil_wait_ch = r->ch;
+            gil_wait_dir = dir;
+            st = dir == GC_SEND
+                     ? gc_chan_send(r->ch, *p, deadline, &gil_unlock_spin)
+                     : gc_chan_recv(r->ch, p, deadline, &gil_unlock_spin);
+            gil_wait_ch = NULL;
+            gil_assert_held();
+            CHECK_EQ(gil_tl_releases, gil_tl_acquires);
+        }
+        else {
+            st = dir == GC_SEND ? gc_chan_send(r->ch, *p, deadline, NULL)
+                                : gc_chan_recv(r->ch, p, deadline, NULL);
+        }
+        if (st == GC_TIMEOUT) {
+            atomic_fetch_add(&r->l.n_timeouts, 1);
+            continue;
+        }
+        if (st == GC_INTR) {
+            atomic_fetch_add(&r->l.n_intrs, 1);
+            continue;
+        }
+        CHECK(st == GC_OK || st == GC_CLOSED);
+        return st;
+    }
+}
+
+static void *
+producer3(void *arg)
+{
+    worker3 *w = arg;
+    run3 *r = w->r;
+    uint64_t rng = r->seed * 67 + w->id + 1;
+    int batch = w->id < r->nbatch_prod;
+    void *buf[MAX_BATCH];
+    w3_enter(r);
+    uint32_t s = 0;
+    while (s < r->l.per_prod) {
+        w3_pause(r, &rng);
+        gc_status st;
+        if (batch && gc_test_rand(&rng) % 8) {
+            size_t n = 1 + (size_t)(gc_test_rand(&rng) % MAX_BATCH);
+            if (n > r->l.per_prod - s)
+                n = r->l.per_prod - s;
+            for (size_t i = 0; i < n; i++)
+                buf[i] = encode(w->id, s + (uint32_t)i);
+            size_t sent = SIZE_MAX;
+            w3_try_begin(r);
+            st = gc_chan_try_send_many(r->ch, buf, n, &sent);
+            CHECK(sent <= n);
+            if (st == GC_OK)
+                CHECK_EQ(sent, n);
+            else
+                CHECK(sent < n && (st == GC_WOULDBLOCK || st == GC_CLOSED));
+            for (size_t i = 0; i < sent; i++)
+                ledger_sent(&r->l, w->id, s + (uint32_t)i, GC_OK);
+            atomic_fetch_add(&r->n_send_batches, 1);
+            atomic_fetch_add(&r->n_batched_in, sent);
+            s += (uint32_t)sent;
+            if (st == GC_OK)
+                continue;
+            if (st == GC_CLOSED) {
+                if (sent > 0)
+                    atomic_fetch_add(&r->n_cut_short, 1);
+                ledger_sent(&r->l, w->id, s, GC_CLOSED);
+                break;
+            }
+            /* GC_WOULDBLOCK: one value the blocking way */
+            atomic_fetch_add(&r->n_fallbacks, 1);
+        }
+        else if (!r->gil) {
+            st = send_any_way(r->ch, encode(w->id, s), &rng, &r->l);
+            ledger_sent(&r->l, w->id, s, st);
+            s++;
+            if (st == GC_CLOSED)
+                break;
+            continue;
+        }
+        else if (gc_test_rand(&rng) % 2) {
+            w3_try_begin(r);
+            st = gc_chan_try_send(r->ch, encode(w->id, s));
+            if (st == GC_WOULDBLOCK)
+                continue;
+            ledger_sent(&r->l, w->id, s, st);
+            s++;
+            if (st == GC_CLOSED)
+                break;
+            continue;
+        }
+        void *p = encode(w->id, s);
+        st = w3_blocking(r, GC_SEND, &p, &rng);
+        ledger_sent(&r->l, w->id, s, st);
+        s++;
+        if (st == GC_CLOSED)
+            break;
+    }
+    if (s < r->l.per_prod || r->close_mode == 0) {
+        /* closed (or about to be): once closed, always closed */
+        while (!gc_chan_closed(r->ch)) {
+            w3_exit(r);
+            gc_test_sleep_ns(100000);
+            w3_enter(r);
+        }
+        size_t sent = SIZE_MAX;
+        w3_try_begin(r);
+        CHECK_ST(gc_chan_try_send_many(r->ch, buf, 1, &sent), GC_CLOSED);
+        CHECK_EQ(sent, 0);
+    }
+    w3_exit(r);
+    atomic_fetch_add(&r->producers_done, 1);
+    atomic_fetch_add(&r->workers_done, 1);
+    return NULL;
+}
+
+static void *
+consumer3(void *arg)
+{
+    worker3 *w = arg;
+    run3 *r = w->r;
+    uint64_t rng = r->seed * 71 + w->id + 100;
+    int batch = w->id < r->nbatch_cons;
+    int64_t last[MAX_PROD];
+    for (int i = 0; i < MAX_PROD; i++)
+        last[i] = -1;
+    void *buf[MAX_BATCH];
+    w3_enter(r);
+    for (;;) {
+        w3_pause(r, &rng);
+        gc_status st;
+        void *p = NULL;
+        if (batch && gc_test_rand(&rng) % 8) {
+            size_t n = 1 + (size_t)(gc_test_rand(&rng) % MAX_BATCH);
+            size_t got = SIZE_MAX;
+            w3_try_begin(r);
+            st = gc_chan_try_recv_many(r->ch, buf, n, &got);
+            if (st == GC_OK) {
+                CHECK(got >= 1 && got <= n);
+                for (size_t i = 0; i < got; i++)
+                    ledger_received(&r->l, buf[i], last);
+                atomic_fetch_add(&r->n_recv_batches, 1);
+                atomic_fetch_add(&r->n_batched_out, got);
+                continue;
+            }
+            if (st == GC_CLOSED)
+                break;
+            CHECK_ST(st, GC_WOULDBLOCK);
+            atomic_fetch_add(&r->n_fallbacks, 1);
+        }
+        else if (!r->gil) {
+            st = recv_any_way(r->ch, &p, &rng, &r->l);
+            if (st == GC_CLOSED)
+                break;
+            ledger_received(&r->l, p, last);
+            continue;
+        }
+        else if (gc_test_rand(&rng) % 2) {
+            w3_try_begin(r);
+            st = gc_chan_try_recv(r->ch, &p);
+            if (st == GC_WOULDBLOCK)
+                continue;
+            if (st == GC_CLOSED)
+                break;
+            CHECK_ST(st, GC_OK);
+            ledger_received(&r->l, p, last);
+            continue;
+        }
+        st = w3_blocking(r, GC_RECV, &p, &rng);
+        if (st == GC_CLOSED)
+            break;
+        ledger_received(&r->l, p, last);
+    }
+    /* closed and drained stays so */
+    size_t got = SIZE_MAX;
+    w3_try_begin(r);
+    CHECK_ST(gc_chan_try_recv_many(r->ch, buf, MAX_BATCH, &got), GC_CLOSED);
+    w3_exit(r);
+    atomic_fetch_add(&r->workers_done, 1);
+    return NULL;
+}
+
+static void *
+closer3(void *arg)
+{
+    run3 *r = arg;
+    uint64_t rng = r->seed * 73 + 11;
+    size_t total = (size_t)r->nprod * r->l.per_prod;
+    if (!gil_self)
+        gil_self = atomic_fetch_add(&gil_next_id, 1) + 1;
+    if (r->close_mode == 0) {
+        size_t target = (size_t)(gc_test_rand(&rng) % (total + 1));
+        while (atomic_load(&r->l.n_received) < target &&
+               atomic_load(&r->producers_done) < r->nprod)
+            gc_test_sleep_ns((int64_t)(gc_test_rand(&rng) % 50000));
+    }
+    else {
+        /* Close only when every value has been received: a lost wake-up
+         * leaves values in the ring while every receiver sleeps. */
+        int64_t limit =
+            gc_now_ns() + (int64_t)(20000 * gc_test_scale()) * GC_MS;
+        while (atomic_load(&r->l.n_received) < total) {
+            if (gc_now_ns() > limit) {
+                fprintf(stderr,
+                        "stuck: %u of %zu values received after 20 s "
+                        "with no close (a lost wake-up?); producers done "
+                        "%u/%u\n",
+                        atomic_load(&r->l.n_received), total,
+                        atomic_load(&r->producers_done), r->nprod);
+                describe("ch", r->ch);
+                abort();
+            }
+            gc_test_sleep_ns(200000);
+        }
+    }
+    if (r->gil)
+        gil_lock();
+    CHECK_ST(gc_chan_close(r->ch), GC_OK);
+    CHECK_ST(gc_chan_close(r->ch), GC_CLOSED);
+    if (r->gil)
+        gil_unlock_();
+    return NULL;
+}
+
+static void
+run_batches(size_t cap, unsigned nbp, unsigned nsp, unsigned nbc, unsigned nsc,
+            int close_mode, int gil, int64_t spin_ns, uint32_t per_prod,
+            uint64_t seed)
+{
+    run3 r;
+    memset(&r, 0, sizeof r);
+    r.ch = gc_chan_new(cap);
+    CHECK(r.ch != NULL);
+    r.nprod = nbp + nsp;
+    r.nbatch_prod = nbp;
+    r.ncons = nbc + nsc;
+    r.nbatch_cons = nbc;
+    CHECK(r.nprod <= MAX_PROD && r.ncons <= MAX_CONS);
+    r.gil = gil;
+    r.close_mode = close_mode;
+    r.seed = seed;
+    gil_unlock_spin.spin_ns = spin_ns;
+    unsigned releases0 = atomic_load(&gil_releases);
+    ledger_init(&r.l, r.nprod, per_prod);
+    worker3 pw[MAX_PROD], cw[MAX_CONS];
+    for (unsigned i = 0; i < r.nprod; i++)
+        pw[i] = (worker3){&r, i};
+    for (unsigned i = 0; i < r.ncons; i++)
+        cw[i] = (worker3){&r, i};
+    gc_test_threads ct =
+        gc_test_threads_start(r.ncons, consumer3, cw, sizeof cw[0]);
+    gc_test_threads pt =
+        gc_test_threads_start(r.nprod, producer3, pw, sizeof pw[0]);
+    pthread_t closer = gc_test_spawn(closer3, &r);
+    pest ps = {.targets = {ct.tid, pt.tid},
+               .n = {r.ncons, r.nprod},
+               .done = &r.workers_done,
+               .nworkers = r.nprod + r.ncons,
+               .seed = seed * 79 + 3};
+    pthread_t pt_pest = gc_test_spawn(pest_main, &ps);
+    gc_test_join(pt_pest);
+    gc_test_threads_join(&pt);
+    gc_test_join(closer);
+    gc_test_threads_join(&ct);
+
+    size_t sent = ledger_check(&r.l, close_mode == 1);
+    gc_chan_stats s;
+    gc_chan_stats_get(r.ch, &s);
+    CHECK_EQ(s.size, 0);
+    CHECK_EQ(s.waiting_senders, 0);
+    CHECK_EQ(s.waiting_receivers, 0);
+    CHECK_EQ(s.closed, 1);
+    CHECK_EQ(atomic_load(&gil_holder), 0);
+    printf("  %s cap %-4zu %ub+%us x %ub+%us %s: %zu/%zu sent; batches "
+           "%u in (%" PRIuFAST64 " values) %u out (%" PRIuFAST64
+           " values), %u cut short by close, %u fallbacks, %u timeouts, "
+           "%u intrs",
+           gil ? "GIL" : "   ", cap, nbp, nsp, nbc, nsc,
+           close_mode ? "close when drained" : "close at random  ", sent,
+           (size_t)r.nprod * per_prod, atomic_load(&r.n_send_batches),
+           (uint_fast64_t)atomic_load(&r.n_batched_in),
+           atomic_load(&r.n_recv_batches),
+           (uint_fast64_t)atomic_load(&r.n_batched_out),
+           atomic_load(&r.n_cut_short), atomic_load(&r.n_fallbacks),
+           atomic_load(&r.l.n_timeouts), atomic_load(&r.l.n_intrs));
+    if (gil)
+        printf(", %u lock releases (spin_ns %" PRId64 ")",
+               atomic_load(&gil_releases) - releases0, spin_ns);
+    printf("\n");
+    ledger_free(&r.l);
+    gc_chan_free(r.ch, NULL, NULL);
+}
+
+static void
+test_batches_among_single_ops_with_close_races(void)
+{
+    static const size_t caps[] = {0, 1, 2, 3, 64, 1024};
+    uint32_t total = (uint32_t)(30000 * gc_test_scale());
+    uint64_t seed = 300;
+    for (int c = 0; c < 6; c++)
+        for (int mode = 0; mode < 2; mode++)
+            run_batches(caps[c], 3, 2, 2, 2, mode, 0, 0, total / 5, seed++);
+}
+
+static void
+test_batches_under_a_caller_lock(void)
+{
+    static const size_t caps[] = {0, 1, 3, 64, 1024};
+    static const int64_t spins[] = {50000, 2000000};
+    uint32_t total = (uint32_t)(12000 * gc_test_scale());
+    uint64_t seed = 400;
+    for (int c = 0; c < 5; c++)
+        for (int mode = 0; mode < 2; mode++)
+            run_batches(caps[c], 2, 1, 2, 1, mode, 1, spins[(c + mode) % 2],
+                        total / 3, seed++);
+}
+
 int
 main(void)
 {
@@ -946,5 +1429,7 @@ main(void)
     GC_RUN(test_selects_over_two_channels_lose_no_wakeup);
     GC_RUN(test_go_TestMultiConsumer);
     GC_RUN(test_go_TestSelectStress);
+    GC_RUN(test_batches_among_single_ops_with_close_races);
+    GC_RUN(test_batches_under_a_caller_lock);
     return 0;
 }

@@ -24,7 +24,20 @@
  *     GC_INTR with nothing done; calling again goes on waiting, and no
  *     value is lost or duplicated even under a stream of signals;
  *   - gc_unlock: release/acquire run in pairs, only when the call waits,
- *     and the caller's lock really is free while it waits.
+ *     and the caller's lock really is free while it waits;
+ *   - gc_wait with a caller's lock lets go of it only after registering
+ *     every case (release() sees each case's channel count a waiter), and
+ *     holds it again when it returns, on every path (a peer completes case
+ *     0, 1 or 2, a close gives GC_RETRY, the deadline, a signal); a case
+ *     ready at once means the lock is never let go;
+ *   - the let-go spin: a thread woken while its waker keeps the lock uses
+ *     about spin_ns of CPU, not the whole time the lock is held; with a
+ *     huge spin_ns it still takes the lock at once when the waker lets go
+ *     of it in gc_wait (the let-go epoch moves);
+ *   - spinning policy: at most CPUs - 1 spinners at once (none on one
+ *     CPU), also after a storm of begin/end pairs from several threads;
+ *     no spinning while every CPU has a busy thread (the load samples of
+ *     /proc/loadavg show it within the sampling window).
  * Ports of Go's runtime tests (src/runtime/chan_test.go): TestSelfSelect,
  * TestPseudoRandomSend, TestSelectFairness (weakened to "both cases
  * happen").
@@ -158,7 +171,8 @@ test_wait_returns_retry_when_a_case_can_proceed(void)
     memset(&c, 0, sizeof c);
     c.ch = ch;
     c.dir = GC_RECV;
-    CHECK_ST(gc_wait(&c, 1, gc_deadline_after(10000 * GC_MS), NULL, NULL), GC_RETRY);
+    CHECK_ST(gc_wait(&c, 1, gc_deadline_after(10000 * GC_MS), NULL, NULL),
+             GC_RETRY);
     CHECK_EQ(gc_test_waiting_receivers(ch), 0);
     void *item;
     CHECK_ST(gc_chan_try_recv(ch, &item), GC_OK);
@@ -930,6 +944,435 @@ test_go_TestSelectFairness_weak(void)
     gc_chan_free(ch[1], NULL, NULL);
 }
 
+/* ---- the caller's lock, in detail: let go after registering, spin ----
+ * A second fake GIL whose holder is tracked: release() must come from
+ * the holder after every case of the wait is registered (nobody else
+ * touches these channels, so each count is exactly 1), acquire() finds the
+ * lock free of holders, and gc_wait returns with it held on every path. */
+
+static pthread_mutex_t gil2 = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int gil2_holder;
+static _Thread_local int gil2_self;
+static _Thread_local const gc_case *gil2_cases; /* the wait in progress */
+static _Thread_local size_t gil2_ncases;
+static atomic_int gil2_releases, gil2_acquires;
+static _Thread_local int64_t gil2_pause_after_release;
+static int gil2_token;
+
+static void
+gil2_lock(void)
+{
+    CHECK_EQ(pthread_mutex_lock(&gil2), 0);
+    CHECK_EQ(atomic_load(&gil2_holder), 0);
+    atomic_store(&gil2_holder, gil2_self);
+}
+
+static void
+gil2_unlock(void)
+{
+    CHECK_EQ(atomic_load(&gil2_holder), gil2_self);
+    atomic_store(&gil2_holder, 0);
+    CHECK_EQ(pthread_mutex_unlock(&gil2), 0);
+}
+
+static void *
+gil2_release(void)
+{
+    CHECK_EQ(atomic_load(&gil2_holder), gil2_self);
+    for (size_t i = 0; i < gil2_ncases; i++) {
+        const gc_case *c = &gil2_cases[i];
+        if (!c->ch)
+            continue;
+        if (c->dir == GC_SEND)
+            CHECK_EQ(gc_test_waiting_senders(c->ch), 1);
+        else
+            CHECK_EQ(gc_test_waiting_receivers(c->ch), 1);
+    }
+    atomic_fetch_add(&gil2_releases, 1);
+    gil2_unlock();
+    if (gil2_pause_after_release > 0) /* as if preempted right here */
+        gc_test_sleep_ns(gil2_pause_after_release);
+    return &gil2_token;
+}
+
+static void
+gil2_acquire(void *token)
+{
+    CHECK_PTR_EQ(token, &gil2_token);
+    gil2_lock();
+    atomic_fetch_add(&gil2_acquires, 1);
+}
+
+static gc_unlock gil2_unlock_spin = {gil2_release, gil2_acquire, 100000};
+
+typedef struct lwait {
+    gc_case cases[3];
+    size_t n;
+    int64_t deadline;
+    gc_status st;
+    size_t idx;
+    atomic_int done;
+} lwait;
+
+static void *
+lwait_main(void *arg)
+{
+    lwait *w = arg;
+    gil2_self = 2;
+    gil2_lock();
+    gil2_cases = w->cases;
+    gil2_ncases = w->n;
+    w->idx = SIZE_MAX;
+    w->st = gc_wait(w->cases, w->n, w->deadline, &w->idx, &gil2_unlock_spin);
+    gil2_cases = NULL;
+    /* held again, on every path */
+    CHECK_EQ(atomic_load(&gil2_holder), gil2_self);
+    gil2_unlock();
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* The main thread's turn with the lock (it is free while the waiter
+ * sleeps). */
+static void
+main_gil2_lock(void)
+{
+    gil2_self = 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 20;
+    int rc = pthread_mutex_timedlock(&gil2, &ts);
+    if (rc != 0) {
+        fprintf(stderr, "%s:%d: the waiter did not let go of the lock (%s)\n",
+                __FILE__, __LINE__, strerror(rc));
+        abort();
+    }
+    CHECK_EQ(atomic_load(&gil2_holder), 0);
+    atomic_store(&gil2_holder, gil2_self);
+}
+
+static void
+test_wait_lets_go_of_lock_only_after_registering_every_case(void)
+{
+    /* what ends the wait: 0-2 a peer completes case k; 3 close of case
+     * 2's channel (GC_RETRY); 4 the deadline; 5 a signal; 6 a case is
+     * ready at once (the lock is never let go) */
+    for (int how = 0; how < 7; how++) {
+        gc_chan *a = gc_chan_new(0), *b = gc_chan_new(1), *c = gc_chan_new(2);
+        CHECK_ST(gc_chan_try_send(b, V(1)), GC_OK); /* b full */
+        if (how == 6)
+            CHECK_ST(gc_chan_try_send(c, V(2)), GC_OK);
+        lwait w;
+        memset(&w, 0, sizeof w);
+        w.cases[0].ch = a;
+        w.cases[0].dir = GC_RECV;
+        w.cases[1].ch = b;
+        w.cases[1].dir = GC_SEND;
+        w.cases[1].item = V(3);
+        w.cases[2].ch = c;
+        w.cases[2].dir = GC_RECV;
+        w.n = 3;
+        w.deadline = how == 4 ? gc_deadline_after(30 * GC_MS) : GC_FOREVER;
+        atomic_store(&gil2_releases, 0);
+        atomic_store(&gil2_acquires, 0);
+        pthread_t t = gc_test_spawn(lwait_main, &w);
+        if (how < 4) {
+            WAIT_UNTIL(atomic_load(&gil2_releases) == 1, 10000);
+            main_gil2_lock();
+            void *item;
+            if (how == 0)
+                CHECK_ST(gc_chan_try_send(a, V(4)), GC_OK);
+            else if (how == 1) {
+                CHECK_ST(gc_chan_try_recv(b, &item), GC_OK);
+                CHECK_PTR_EQ(item, V(1));
+            }
+            else if (how == 2)
+                CHECK_ST(gc_chan_try_send(c, V(5)), GC_OK);
+            else
+                CHECK_ST(gc_chan_close(c), GC_OK);
+            gil2_unlock();
+        }
+        else if (how == 5) {
+            WAIT_UNTIL(atomic_load(&gil2_releases) == 1, 10000);
+            signal_until(t, &w.done);
+        }
+        gc_test_join(t);
+        switch (how) {
+        case 0:
+            CHECK_ST(w.st, GC_OK);
+            CHECK_EQ(w.idx, 0);
+            CHECK_PTR_EQ(w.cases[0].item, V(4));
+            break;
+        case 1: {
+            CHECK_ST(w.st, GC_OK);
+            CHECK_EQ(w.idx, 1);
+            void *item;
+            CHECK_ST(gc_chan_try_recv(b, &item), GC_OK);
+            CHECK_PTR_EQ(item, V(3)); /* moved in by the receive */
+            break;
+        }
+        case 2:
+            CHECK_ST(w.st, GC_OK);
+            CHECK_EQ(w.idx, 2);
+            CHECK_PTR_EQ(w.cases[2].item, V(5));
+            break;
+        case 3:
+            CHECK_ST(w.st, GC_RETRY);
+            CHECK_EQ(w.idx, 2);
+            break;
+        case 4:
+            CHECK_ST(w.st, GC_TIMEOUT);
+            break;
+        case 5:
+            CHECK_ST(w.st, GC_INTR);
+            break;
+        default:
+            CHECK_ST(w.st, GC_RETRY);
+            CHECK_EQ(w.idx, 2);
+            break;
+        }
+        CHECK_EQ(atomic_load(&gil2_releases), how == 6 ? 0 : 1);
+        CHECK_EQ(atomic_load(&gil2_acquires), atomic_load(&gil2_releases));
+        check_unregistered(a);
+        check_unregistered(b);
+        check_unregistered(c);
+        gc_chan_free(a, NULL, NULL);
+        gc_chan_free(b, NULL, NULL);
+        gc_chan_free(c, NULL, NULL);
+    }
+}
+
+static int64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+typedef struct spinner {
+    gc_chan *ch;
+    int64_t cpu_ns;  /* CPU time the blocking receive used */
+    int64_t back_at; /* when it returned with the lock */
+    void *item;
+    gc_status st;
+    int64_t pause_ns; /* pause after release() (see below) */
+} spinner;
+
+static void *
+spinner_main(void *arg)
+{
+    spinner *s = arg;
+    gil2_self = 2;
+    gil2_pause_after_release = s->pause_ns;
+    gil2_lock();
+    int64_t c0 = thread_cpu_ns();
+    s->st = gc_chan_recv(s->ch, &s->item, GC_FOREVER, &gil2_unlock_spin);
+    s->back_at = gc_now_ns();
+    s->cpu_ns = thread_cpu_ns() - c0;
+    CHECK_EQ(atomic_load(&gil2_holder), gil2_self);
+    gil2_unlock();
+    return NULL;
+}
+
+/* A thread woken while its waker keeps the lock spins for the lock at
+ * most spin_ns, then sleeps in the lock: its CPU time stays far below the
+ * time the waker holds on. */
+static void
+test_woken_thread_spins_for_the_lock_at_most_spin_ns(void)
+{
+    int64_t saved = gil2_unlock_spin.spin_ns;
+    gil2_unlock_spin.spin_ns = 5 * GC_MS;
+    gc_chan *ch = gc_chan_new(0);
+    spinner s;
+    memset(&s, 0, sizeof s);
+    s.ch = ch;
+    pthread_t t = gc_test_spawn(spinner_main, &s);
+    WAIT_UNTIL(gc_test_waiting_receivers(ch) == 1, 10000);
+    gc_test_sleep_ns(2 * GC_MS); /* let it park */
+    main_gil2_lock();
+    CHECK_ST(gc_chan_try_send(ch, V(1)), GC_OK);
+    int64_t woke = gc_now_ns();
+    gc_test_sleep_ns(300 *
+                     GC_MS); /* hold on, without letting go via gc_wait */
+    gil2_unlock();
+    gc_test_join(t);
+    CHECK_ST(s.st, GC_OK);
+    CHECK_PTR_EQ(s.item, V(1));
+    CHECK(s.back_at - woke >= 300 * GC_MS);
+    if (s.cpu_ns > 100 * GC_MS) {
+        fprintf(stderr,
+                "%s:%d: the woken thread used %.1f ms of CPU while the lock "
+                "was held for 300 ms (spin_ns 5 ms)\n",
+                __FILE__, __LINE__, (double)s.cpu_ns / 1e6);
+        abort();
+    }
+    printf("  woken thread used %.2f ms of CPU in 300 ms\n",
+           (double)s.cpu_ns / 1e6);
+    gc_chan_free(ch, NULL, NULL);
+    gil2_unlock_spin.spin_ns = saved;
+}
+
+/* The spin ends as soon as a peer lets go of the lock through gc_wait
+ * (the "let-go epoch" moves), long before a huge spin_ns.  Rounds 2 and 3
+ * pause the waiter right after its release() (as a preemption would):
+ * meanwhile the waker takes the lock, completes the waiter and lets go in
+ * its own gc_wait, all before the waiter's let_go() has read the epoch. */
+static void
+test_spin_for_the_lock_ends_when_the_waker_waits(void)
+{
+    int64_t saved = gil2_unlock_spin.spin_ns;
+    gil2_unlock_spin.spin_ns = 1000 * GC_MS;
+    gc_chan *ch = gc_chan_new(0), *other = gc_chan_new(0);
+    int late[4] = {0, 0, 0, 0};
+    int64_t took[4];
+    for (int round = 0; round < 4; round++) {
+        spinner s;
+        memset(&s, 0, sizeof s);
+        s.ch = ch;
+        s.pause_ns = round >= 2 ? 50 * GC_MS : 0;
+        pthread_t t = gc_test_spawn(spinner_main, &s);
+        WAIT_UNTIL(gc_test_waiting_receivers(ch) == 1, 10000);
+        main_gil2_lock();
+        CHECK_ST(gc_chan_try_send(ch, V(round)), GC_OK);
+        int64_t woke = gc_now_ns();
+        /* now wait ourselves: gc_wait lets go of the lock */
+        void *item;
+        CHECK_ST(gc_chan_recv(other, &item, gc_deadline_after(100 * GC_MS),
+                              &gil2_unlock_spin),
+                 GC_TIMEOUT);
+        CHECK_EQ(atomic_load(&gil2_holder), gil2_self);
+        gil2_unlock();
+        gc_test_join(t);
+        CHECK_ST(s.st, GC_OK);
+        CHECK_PTR_EQ(s.item, V(round));
+        took[round] = s.back_at - woke;
+        late[round] = took[round] > 500 * GC_MS;
+    }
+    check_unregistered(ch);
+    check_unregistered(other);
+    gc_chan_free(ch, NULL, NULL);
+    gc_chan_free(other, NULL, NULL);
+    gil2_unlock_spin.spin_ns = saved;
+    if (late[0] || late[1] || late[2] || late[3]) {
+        printf("  a woken thread spun the whole spin_ns (1 s) although its "
+               "waker had let go of the lock; took %.0f/%.0f/%.0f/%.0f ms "
+               "(rounds 2, 3: waiter paused after release())\n",
+               (double)took[0] / 1e6, (double)took[1] / 1e6,
+               (double)took[2] / 1e6, (double)took[3] / 1e6);
+        fflush(stdout);
+        abort();
+    }
+}
+
+/* ---- the spinning policy (gc_spin_begin / gc_spin_end) ---- */
+
+static int
+grab_spinners(int kinds[], int max)
+{
+    int got = 0;
+    for (int i = 0; i < max; i++) {
+        int kind = i % 2 ? GC_SPIN_ASPIRANT : GC_SPIN_WAITER;
+        if (gc_spin_begin(kind))
+            kinds[got++] = kind;
+    }
+    return got;
+}
+
+static void
+release_spinners(const int kinds[], int n)
+{
+    for (int i = 0; i < n; i++)
+        gc_spin_end(kinds[i]);
+}
+
+static void *
+spin_storm(void *arg)
+{
+    int n = *(int *)arg;
+    for (int i = 0; i < n; i++) {
+        int kind = i % 2 ? GC_SPIN_ASPIRANT : GC_SPIN_WAITER;
+        if (gc_spin_begin(kind)) {
+            gc_cpu_relax();
+            gc_spin_end(kind);
+        }
+    }
+    return NULL;
+}
+
+/* At most CPUs - 1 spinners at once (none on one CPU); begin/end pairs
+ * from many threads leave the gauge balanced (a gauge that drifted below
+ * zero would let more than CPUs - 1 begin). */
+static void
+test_spin_begin_allows_at_most_cpus_minus_one(void)
+{
+    int ncpu = gc_ncpu();
+    CHECK(ncpu >= 1);
+    int kinds[128];
+    int max = 2 * ncpu + 4 < 128 ? 2 * ncpu + 4 : 128;
+    /* refresh the load samples first (the earlier tests' threads are in
+     * them), so that the cap, not the load, is what usually refuses */
+    int64_t until = gc_now_ns() + 40 * GC_MS;
+    while (gc_now_ns() < until) {
+        if (gc_spin_begin(GC_SPIN_WAITER))
+            gc_spin_end(GC_SPIN_WAITER);
+    }
+    int got = grab_spinners(kinds, max);
+    CHECK(got <= ncpu - 1);
+    release_spinners(kinds, got);
+    int n = (int)(20000 * gc_test_scale());
+    gc_test_threads t = gc_test_threads_start(4, spin_storm, &n, 0);
+    gc_test_threads_join(&t);
+    int got2 = grab_spinners(kinds, max);
+    CHECK(got2 <= ncpu - 1);
+    release_spinners(kinds, got2);
+    printf("  %d CPUs: %d then %d spinners allowed at once\n", ncpu, got,
+           got2);
+}
+
+static void *
+hog(void *arg)
+{
+    atomic_int *stop = arg;
+    while (!atomic_load_explicit(stop, memory_order_relaxed))
+        ;
+    return NULL;
+}
+
+/* With every CPU busy (one runnable thread per CPU besides the caller),
+ * spinning is refused once the load samples show it. */
+static void
+test_spin_refused_while_every_cpu_is_busy(void)
+{
+    int ncpu = gc_ncpu();
+    atomic_int stop = 0;
+    gc_test_threads t = gc_test_threads_start((size_t)ncpu, hog, &stop, 0);
+    /* long enough to replace every load sample (8, one per 2 ms at most) */
+    int64_t until = gc_now_ns() + 80 * GC_MS;
+    while (gc_now_ns() < until) {
+        if (gc_spin_begin(GC_SPIN_WAITER))
+            gc_spin_end(GC_SPIN_WAITER);
+    }
+    until = gc_now_ns() + 30 * GC_MS;
+    int allowed = 0, asked = 0;
+    while (gc_now_ns() < until) {
+        asked++;
+        if (gc_spin_begin(asked % 2 ? GC_SPIN_ASPIRANT : GC_SPIN_WAITER)) {
+            allowed++;
+            gc_spin_end(asked % 2 ? GC_SPIN_ASPIRANT : GC_SPIN_WAITER);
+        }
+    }
+    atomic_store(&stop, 1);
+    gc_test_threads_join(&t);
+    if (allowed) {
+        fprintf(stderr,
+                "%s:%d: %d of %d gc_spin_begin calls allowed spinning with "
+                "%d busy threads on %d CPUs\n",
+                __FILE__, __LINE__, allowed, asked, ncpu, ncpu);
+        abort();
+    }
+}
+
 int
 main(void)
 {
@@ -950,5 +1393,10 @@ main(void)
     GC_RUN(test_go_TestSelfSelect);
     GC_RUN(test_go_TestSelectFairness_weak);
     GC_RUN(test_go_TestPseudoRandomSend);
+    GC_RUN(test_wait_lets_go_of_lock_only_after_registering_every_case);
+    GC_RUN(test_woken_thread_spins_for_the_lock_at_most_spin_ns);
+    GC_RUN(test_spin_for_the_lock_ends_when_the_waker_waits);
+    GC_RUN(test_spin_begin_allows_at_most_cpus_minus_one);
+    GC_RUN(test_spin_refused_while_every_cpu_is_busy);
     return 0;
 }
