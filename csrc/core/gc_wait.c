@@ -71,12 +71,15 @@ gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
             continue;
         }
         uintptr_t expect = GC_SEL_WAITING;
-        /* acq_rel: acquire pairs with the owner's setup of the entry
-         * (published by the queue lock as well); release orders our claim
-         * before the writes into the entry that follow. */
+        /* seq_cst, also on failure: a waiter that paused to run a signal
+         * hook (sleep_in_place) re-arms with a seq_cst store of sel and
+         * then re-reads the channel; a claimer that changed the channel
+         * and then finds sel ABORTED must be ordered with that (Dekker, as
+         * in notify_one).  It also covers acquire (the owner's setup of
+         * the entry) and release (our writes into it that follow). */
         if (atomic_compare_exchange_strong_explicit(
-                &e->w->sel, &expect, (uintptr_t)e, memory_order_acq_rel,
-                memory_order_acquire)) {
+                &e->w->sel, &expect, (uintptr_t)e, memory_order_seq_cst,
+                memory_order_seq_cst)) {
             gc_waitq_unlink(q, e);
             return e;
         }
