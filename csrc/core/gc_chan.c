@@ -857,11 +857,14 @@ let_go(const gc_unlock *u)
     if (!u || !u->release) {
         return NULL;
     }
-    /* Counted before the release: a peer can let go only after taking
-     * the lock, so its count always comes after ours and ends our spin. */
-    letgo_seen = atomic_fetch_add_explicit(&letgo_epoch, 1,
-                                           memory_order_relaxed) + 1;
-    return u->release();
+    /* The count is read before the release and bumped after it, so that
+     * a bump always means "the lock was just let go".  take_back waits
+     * for one bump besides ours: a peer's let-go, even one that came
+     * before our bump (we may be preempted between the two). */
+    letgo_seen = atomic_load_explicit(&letgo_epoch, memory_order_relaxed);
+    void *token = u->release();
+    atomic_fetch_add_explicit(&letgo_epoch, 1, memory_order_relaxed);
+    return token;
 }
 
 static void
@@ -874,8 +877,9 @@ take_back(const gc_unlock *u, void *token, gc_status woken_by)
         gc_spin_begin(GC_SPIN_ASPIRANT)) {
         int64_t until = gc_now_ns() + u->spin_ns;
         for (unsigned i = 1;; i++) {
-            if (atomic_load_explicit(&letgo_epoch, memory_order_relaxed) !=
-                letgo_seen) {
+            if (atomic_load_explicit(&letgo_epoch, memory_order_relaxed) -
+                    letgo_seen >=
+                2) {
                 break;
             }
             gc_cpu_relax();
@@ -1005,7 +1009,8 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
             continue;
         }
         if (&cases[i].entry == won) {
-            k = i;
+            k = i; /* its claimer unlinked it */
+            continue;
         }
         unregister_case(&cases[i]);
     }

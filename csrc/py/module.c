@@ -7,7 +7,7 @@
  * (gc_py_state) holds the types and exception classes.
  */
 #include <math.h>
-#include <unistd.h>
+#include <pthread.h>
 
 #include "binding.h"
 
@@ -52,16 +52,28 @@ static const gc_unlock gil_main = {gil_release, gil_acquire,
 static const gc_unlock gil_other = {gil_release, gil_acquire,
                                     GIL_HANDOFF_SPIN_NS, NULL, 0};
 
-/* The main thread's identity, found through threading.main_thread() and
- * found again in a child process after fork(). */
+/* The main thread's identity, found through threading.main_thread() the
+ * first time it is needed and again in a child process after fork() (the
+ * thread that forked is the child's main thread).  Plain ints written
+ * with the GIL held. */
 static unsigned long main_ident;
-static long main_pid = -1;
+static int main_known;
+static int atfork_registered;
+
+static void
+forget_main_thread(void)
+{
+    main_known = 0;
+}
 
 static int
 is_main_thread(void)
 {
-    long pid = (long)getpid();
-    if (pid != main_pid) {
+    if (!main_known) {
+        if (!atfork_registered) {
+            atfork_registered = pthread_atfork(NULL, NULL,
+                                               forget_main_thread) == 0;
+        }
         PyObject *threading = PyImport_ImportModule("threading");
         PyObject *main = threading ? PyObject_CallMethod(
                                          threading, "main_thread", NULL)
@@ -77,7 +89,7 @@ is_main_thread(void)
             return 0;
         }
         main_ident = value;
-        main_pid = pid;
+        main_known = 1;
     }
     return PyThread_get_thread_ident() == main_ident;
 }
