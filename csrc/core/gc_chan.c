@@ -16,9 +16,9 @@
  * receiver takes it from the oldest waiting sender) through the entry.
  *
  * Invariants:
- *   - only gc_chan_try_send/try_recv (and close, which moves nothing) touch
- *     the ring; gc_wait never does, so a binding can traverse the ring
- *     under the lock it holds around try_* (gc_chan.h);
+ *   - only the try_* functions (and close, which moves nothing) touch the
+ *     ring; gc_wait never does, so a binding can traverse the ring under
+ *     the lock it holds around try_* (gc_chan.h);
  *   - a buffered channel's receivers wait only while the ring is empty and
  *     its senders only while it is full; a thread that registers stores
  *     its queue's `empty` flag and then re-reads the ring, and whoever

@@ -2,16 +2,16 @@
  * (direct handoff), plus the multi-case wait that send, receive and select
  * are built on.
  *
- * How a caller uses it (this is what the Python binding does):
+ * How a caller uses it (gc_chan_recv does this; the binding calls it after
+ * its own gc_chan_try_recv, with the GIL as `unlock`):
  *
  *     st = gc_chan_try_recv(ch, &item);          // fast path, never waits
  *     while (st == GC_WOULDBLOCK && time remains) {
  *         gc_case c = {.ch = ch, .dir = GC_RECV};
- *         st = gc_wait(&c, 1, deadline, &idx);   // may release the GIL here
+ *         st = gc_wait(&c, 1, deadline, &idx, unlock); // lets go of it here
  *         if (st == GC_OK)    { item = c.item; break; }  // a sender handed it
  *         if (st == GC_RETRY) { st = gc_chan_try_recv(ch, &item); continue; }
- *         if (st == GC_INTR)  { run signal handlers; maybe give up; retry }
- *         // GC_TIMEOUT: give up
+ *         // GC_INTR: a signal (see gc_unlock); GC_TIMEOUT: give up
  *     }
  *
  * Rule that keeps payloads safe for a garbage collector: only the try_*
