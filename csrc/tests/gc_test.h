@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "gc_chan.h"
 
@@ -295,6 +297,67 @@ gc_test_op_start(gc_test_op *op, gc_chan *ch, int dir, void *item,
     op->st = (gc_status)-1;
     atomic_store(&op->done, 0);
     op->tid = gc_test_spawn(gc_test_op_main, op);
+}
+
+/* Is thread tid (a kernel thread id) asleep in the kernel (state S)?  A
+ * waiter counted on a queue may still be re-checking its cases or
+ * spinning; only once it sleeps is it surely parked (and a signal surely
+ * interrupts its futex wait). */
+static inline int
+gc_test_thread_sleeps(int tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] == 'S';
+}
+
+/* A blocking operation on its own thread, started and then waited for
+ * until its thread sleeps in the kernel.  Being counted on the queue is
+ * not enough where order matters: a waiter counts as soon as its entry is
+ * linked and only then re-checks the channel (case_ready); a peer that
+ * changes the channel in that window lets the waiter withdraw for a moment
+ * to retry, and the next waiter is served instead. */
+typedef struct gc_test_parked_op {
+    gc_test_op op; /* first: gc_test_op_main gets &op */
+    atomic_int ktid;
+} gc_test_parked_op;
+
+static inline void *
+gc_test_parked_op_main(void *arg)
+{
+    gc_test_parked_op *p = arg;
+    atomic_store(&p->ktid, (int)syscall(SYS_gettid));
+    return gc_test_op_main(&p->op);
+}
+
+static inline void
+gc_test_parked_op_start(gc_test_parked_op *p, gc_chan *ch, int dir,
+                        void *item)
+{
+    size_t before = dir == GC_SEND ? gc_test_waiting_senders(ch)
+                                   : gc_test_waiting_receivers(ch);
+    p->op.ch = ch;
+    p->op.dir = dir;
+    p->op.item = item;
+    p->op.deadline = GC_FOREVER;
+    p->op.st = (gc_status)-1;
+    atomic_store(&p->op.done, 0);
+    atomic_store(&p->ktid, 0);
+    p->op.tid = gc_test_spawn(gc_test_parked_op_main, p);
+    if (dir == GC_SEND)
+        WAIT_UNTIL(gc_test_waiting_senders(ch) > before, 10000);
+    else
+        WAIT_UNTIL(gc_test_waiting_receivers(ch) > before, 10000);
+    WAIT_UNTIL(atomic_load(&p->ktid) != 0 &&
+                   gc_test_thread_sleeps(atomic_load(&p->ktid)),
+               10000);
 }
 
 /* Join the thread and return the status of its call. */

@@ -548,62 +548,6 @@ test_recv_many_of_zero_items(void)
 
 /* ---- batches and waiters ---- */
 
-/* A blocking operation on its own thread, started and then waited for
- * until its thread sleeps in the kernel (state S in /proc).  Being counted
- * on the queue is not enough here: a waiter counts as soon as its entry is
- * linked, and only then re-checks the channel (case_ready); a batch that
- * frees slots in that window lets the waiter leave the queue for a moment
- * to retry, which would blur the counts and the order checked below. */
-typedef struct parked_op {
-    gc_test_op op; /* first: gc_test_op_main gets &op */
-    atomic_int tid;
-} parked_op;
-
-static void *
-parked_op_main(void *arg)
-{
-    parked_op *p = arg;
-    atomic_store(&p->tid, (int)syscall(SYS_gettid));
-    return gc_test_op_main(&p->op);
-}
-
-static int
-thread_sleeps(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && paren[2] == 'S';
-}
-
-static void
-parked_op_start(parked_op *p, gc_chan *ch, int dir, void *item)
-{
-    size_t before = dir == GC_SEND ? gc_test_waiting_senders(ch)
-                                   : gc_test_waiting_receivers(ch);
-    p->op.ch = ch;
-    p->op.dir = dir;
-    p->op.item = item;
-    p->op.deadline = GC_FOREVER;
-    p->op.st = (gc_status)-1;
-    atomic_store(&p->op.done, 0);
-    atomic_store(&p->tid, 0);
-    p->op.tid = gc_test_spawn(parked_op_main, p);
-    if (dir == GC_SEND)
-        WAIT_UNTIL(gc_test_waiting_senders(ch) > before, 10000);
-    else
-        WAIT_UNTIL(gc_test_waiting_receivers(ch) > before, 10000);
-    WAIT_UNTIL(atomic_load(&p->tid) != 0 &&
-                   thread_sleeps(atomic_load(&p->tid)),
-               10000);
-}
-
 /* r receivers block in turn; one try_send_many(k) then gives receiver i
  * value i for i < min(k, r), directly (the ring holds only the rest the
  * moment the call returns), and the rest go to the ring. */
@@ -620,10 +564,10 @@ test_send_many_hands_first_values_to_waiting_receivers(void)
             for (int ki = 0; ki < 5; ki++) {
                 size_t k = ks[ki];
                 gc_chan *ch = gc_chan_new(cap);
-                parked_op pop[MAXR];
+                gc_test_parked_op pop[MAXR];
                 gc_test_op *op[MAXR];
                 for (size_t i = 0; i < r; i++) {
-                    parked_op_start(&pop[i], ch, GC_RECV, NULL);
+                    gc_test_parked_op_start(&pop[i], ch, GC_RECV, NULL);
                     op[i] = &pop[i].op;
                 }
                 CHECK_EQ(gc_test_waiting_receivers(ch), r);
@@ -687,10 +631,10 @@ test_recv_many_moves_waiting_senders_values_in(void)
                 if (cap)
                     rotate(ch, cap / 2 + 1);
                 fill(ch, cap, 0);
-                parked_op pop[MAXS];
+                gc_test_parked_op pop[MAXS];
                 gc_test_op *op[MAXS];
                 for (size_t j = 0; j < s; j++) {
-                    parked_op_start(&pop[j], ch, GC_SEND, V(cap + j));
+                    gc_test_parked_op_start(&pop[j], ch, GC_SEND, V(cap + j));
                     op[j] = &pop[j].op;
                 }
                 CHECK_EQ(gc_test_waiting_senders(ch), s);

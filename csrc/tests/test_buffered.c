@@ -333,63 +333,6 @@ test_value_sent_while_receiver_waits_goes_to_receiver(void)
     }
 }
 
-/* A blocking operation on its own thread, started and then waited for
- * until its thread sleeps in the kernel (state S in /proc), as in
- * test_batch.c.  Being counted on the queue is not enough: a waiter counts
- * as soon as its entry is linked and only then re-checks the channel
- * (case_ready); a receive that frees a slot in that window lets the
- * waiter see room, withdraw and retry, so the claim (and the slot) goes to
- * the next sender instead. */
-typedef struct parked_op {
-    gc_test_op op; /* first: gc_test_op_main gets &op */
-    atomic_int tid;
-} parked_op;
-
-static void *
-parked_op_main(void *arg)
-{
-    parked_op *p = arg;
-    atomic_store(&p->tid, (int)syscall(SYS_gettid));
-    return gc_test_op_main(&p->op);
-}
-
-static int
-thread_sleeps(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && paren[2] == 'S';
-}
-
-static void
-parked_op_start(parked_op *p, gc_chan *ch, int dir, void *item)
-{
-    size_t before = dir == GC_SEND ? gc_test_waiting_senders(ch)
-                                   : gc_test_waiting_receivers(ch);
-    p->op.ch = ch;
-    p->op.dir = dir;
-    p->op.item = item;
-    p->op.deadline = GC_FOREVER;
-    p->op.st = (gc_status)-1;
-    atomic_store(&p->op.done, 0);
-    atomic_store(&p->tid, 0);
-    p->op.tid = gc_test_spawn(parked_op_main, p);
-    if (dir == GC_SEND)
-        WAIT_UNTIL(gc_test_waiting_senders(ch) > before, 10000);
-    else
-        WAIT_UNTIL(gc_test_waiting_receivers(ch) > before, 10000);
-    WAIT_UNTIL(atomic_load(&p->tid) != 0 &&
-                   thread_sleeps(atomic_load(&p->tid)),
-               10000);
-}
-
 /* Go: a receive from a full channel with a waiting sender takes the head
  * and puts the sender's value at the tail, so the slot it frees is the
  * sender's, not anybody else's. */
@@ -400,10 +343,10 @@ test_freed_slot_goes_to_first_waiting_sender(void)
         size_t cap = caps[k];
         gc_chan *ch = gc_chan_new(cap);
         fill(ch, cap, 0);
-        parked_op p1, p2;
+        gc_test_parked_op p1, p2;
         gc_test_op *op1 = &p1.op, *op2 = &p2.op;
-        parked_op_start(&p1, ch, GC_SEND, GC_P(1));
-        parked_op_start(&p2, ch, GC_SEND, GC_P(2));
+        gc_test_parked_op_start(&p1, ch, GC_SEND, GC_P(1));
+        gc_test_parked_op_start(&p2, ch, GC_SEND, GC_P(2));
         CHECK_EQ(gc_test_waiting_senders(ch), 2);
 
         void *item = NULL;

@@ -149,24 +149,6 @@ install_handler(void)
     CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
 }
 
-/* Is thread tid asleep in the kernel (state S)?  A waiter counted on a
- * queue may still be re-checking its cases or spinning; only once it
- * sleeps does a signal surely interrupt its futex wait. */
-static int
-thread_sleeps(int tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && paren[2] == 'S';
-}
-
 /* ---- waiters: one blocking call on its own thread ---- */
 
 typedef struct waiter waiter;
@@ -325,7 +307,7 @@ waiter_start_blocked(waiter *w)
     size_t before = queued(w->ch, w->dir);
     waiter_start(w);
     WAIT_UNTIL(queued(w->ch, w->dir) > before, 10000);
-    WAIT_UNTIL(thread_sleeps(atomic_load(&w->tid)), 10000);
+    WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&w->tid)), 10000);
 }
 
 /* Signal w until its hook has been called once more (a signal that lands
@@ -494,7 +476,7 @@ check_fifo_place_kept(size_t cap)
     for (int i = 0; i < SIGNALS; i++) {
         signal_until_hook(&a);
         /* back to sleep, claimable again */
-        WAIT_UNTIL(thread_sleeps(atomic_load(&a.tid)), 10000);
+        WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&a.tid)), 10000);
     }
     CHECK(atomic_load(&a.hook_calls) >= SIGNALS);
     CHECK_EQ(atomic_load(&b.hook_calls), 0);
@@ -509,7 +491,7 @@ check_fifo_place_kept(size_t cap)
     CHECK_PTR_EQ(a.item, V(1));
     CHECK(!atomic_load(&b.done));
     CHECK_EQ(gc_chan_len(ch), 0);
-    WAIT_UNTIL(thread_sleeps(atomic_load(&b.tid)), 10000);
+    WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&b.tid)), 10000);
     CHECK_ST(main_try_send(ch, V(2)), GC_OK);
     gc_test_join(a.t);
     gc_test_join(b.t);
@@ -652,7 +634,7 @@ hook_move_while_withdrawn(waiter *w, int depth)
         int other = w->dir == GC_RECV ? GC_SEND : GC_RECV;
         WAIT_UNTIL(queued(ch, other) == 1, 10000);
         WAIT_UNTIL(atomic_load(&withdrawn_peer->tid) != 0 &&
-                       thread_sleeps(atomic_load(&withdrawn_peer->tid)),
+                       gc_test_thread_sleeps(atomic_load(&withdrawn_peer->tid)),
                    10000);
         gil_lock();
     }
@@ -1216,7 +1198,7 @@ duel_once(size_t cap, unsigned n)
         WAIT_UNTIL(atomic_load(&d.sender_gen) == gen - 1 &&
                        atomic_load(&d.killer_gen) == gen - 1 &&
                        gc_test_waiting_receivers(d.ch) == 1 &&
-                       thread_sleeps(tid),
+                       gc_test_thread_sleeps(tid),
                    10000);
         atomic_store(&d.go, gen);
     }
