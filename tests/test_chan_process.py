@@ -138,3 +138,41 @@ def test_forked_child_can_use_channels():
     result = run_python(script, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "child status 0 parent len 2"
+
+
+def test_forked_child_does_not_hand_values_to_threads_that_did_not_survive_the_fork():
+    # A thread blocked in recv() in the parent does not exist in the child: the child must not
+    # count it as a waiting receiver, nor let a send "succeed" into it (the value would be lost).
+    script = textwrap.dedent("""
+        import os, threading, warnings
+        import gochan
+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for capacity in (0, 1):
+            ch = gochan.Chan(capacity)
+            got = []
+            blocked = threading.Thread(target=lambda: got.append(ch.recv(timeout=30)), daemon=True)
+            blocked.start()
+            while ch.statistics().waiting_receivers != 1:
+                pass
+            pid = os.fork()
+            if pid == 0:
+                ok = ch.statistics().waiting_receivers == 0
+                if capacity == 0:
+                    try:
+                        ch.send_nowait("lost?")
+                        ok = False
+                    except gochan.WouldBlock:
+                        pass
+                else:
+                    ch.send_nowait("kept")
+                    ok = ok and ch.recv_nowait() == "kept"
+                os._exit(0 if ok else 1)
+            _, status = os.waitpid(pid, 0)
+            ch.send("parent", timeout=5)
+            blocked.join(5)
+            print(capacity, os.waitstatus_to_exitcode(status), got)
+    """)
+    result = run_python(script, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["0 0 ['parent']", "1 0 ['parent']"]

@@ -487,6 +487,18 @@ gc_chan_cap(const gc_chan *ch)
 void
 gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out)
 {
+    /* Waiters of threads that did not survive a fork are not counted. */
+    gc_mutex_lock(&ch->lock);
+    gc_waitq_forget_forked(&ch->sendq);
+    if (!ch->ring) {
+        gc_waitq_forget_forked(&ch->recvq);
+    }
+    gc_mutex_unlock(&ch->lock);
+    if (ch->ring) {
+        gc_mutex_lock(&ch->recv_lock);
+        gc_waitq_forget_forked(&ch->recvq);
+        gc_mutex_unlock(&ch->recv_lock);
+    }
     out->capacity = ch->cap;
     out->size = gc_chan_len(ch);
     /* acquire: pairs with gc_waitq_push, so a waiter counted here can be

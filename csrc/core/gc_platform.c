@@ -2,6 +2,7 @@
 #include "gc_platform.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <time.h>
 
@@ -35,6 +36,33 @@ gc_deadline_after(int64_t timeout_ns)
         return GC_FOREVER;
     }
     return now + timeout_ns;
+}
+
+static _Atomic unsigned fork_generation;
+static uv_once_t fork_once = UV_ONCE_INIT;
+
+static void
+fork_child(void)
+{
+    /* relaxed: the child has one thread right now. */
+    atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void
+fork_watch(void)
+{
+#ifndef _WIN32
+    pthread_atfork(NULL, NULL, fork_child);
+#endif
+}
+
+unsigned
+gc_fork_generation(void)
+{
+    uv_once(&fork_once, fork_watch);
+    /* relaxed: changes only in a child's single thread, before any other
+     * thread exists there. */
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed);
 }
 
 int

@@ -35,6 +35,12 @@ gc_status gc_park(gc_parkword *word, uint32_t expected, int64_t deadline);
 /* Wake every thread parked on word. */
 void gc_unpark(gc_parkword *word);
 
+/* The fork generation: 0 in the first process, one more in each child
+ * after fork().  Threads do not survive a fork; whatever records one
+ * (a waiter's queue entry) records the generation it was made in, so that
+ * a child can tell the waiters of threads that no longer exist. */
+unsigned gc_fork_generation(void);
+
 /* Number of CPUs this process may run on (at least 1). */
 int gc_ncpu(void);
 

@@ -32,6 +32,7 @@ gc_waitq_push(gc_waitq *q, gc_entry *e)
     }
     q->tail = e;
     e->linked = 1;
+    e->generation = gc_fork_generation();
     set_empty(q);
     /* release: whoever sees the new count (acquire, in statistics) also
      * sees `empty` cleared, so it can act on the waiter it counted. */
@@ -66,7 +67,14 @@ gc_waitq_unlink(gc_waitq *q, gc_entry *e)
 gc_entry *
 gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
 {
-    for (gc_entry *e = q->head; e != NULL; e = e->next) {
+    unsigned generation = gc_fork_generation();
+    gc_entry *next;
+    for (gc_entry *e = q->head; e != NULL; e = next) {
+        next = e->next;
+        if (e->generation != generation) {
+            gc_waitq_unlink(q, e); /* its thread did not survive a fork */
+            continue;
+        }
         if (e->w == self) {
             continue;
         }
@@ -90,15 +98,29 @@ gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
 int
 gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self)
 {
+    unsigned generation = gc_fork_generation();
     for (const gc_entry *e = q->head; e != NULL; e = e->next) {
         /* acquire: pairs with the release of a claim or an abort. */
-        if (e->w != self && atomic_load_explicit(&e->w->sel,
-                                                 memory_order_acquire) ==
-                                GC_SEL_WAITING) {
+        if (e->w != self && e->generation == generation &&
+            atomic_load_explicit(&e->w->sel, memory_order_acquire) ==
+                GC_SEL_WAITING) {
             return 1;
         }
     }
     return 0;
+}
+
+void
+gc_waitq_forget_forked(gc_waitq *q)
+{
+    unsigned generation = gc_fork_generation();
+    gc_entry *next;
+    for (gc_entry *e = q->head; e != NULL; e = next) {
+        next = e->next;
+        if (e->generation != generation) {
+            gc_waitq_unlink(q, e);
+        }
+    }
 }
 
 void

@@ -19,6 +19,9 @@
  *   - `sel` leaves GC_SEL_WAITING at most once per wait;
  *   - after a claim, the claimed entry is unlinked by the claimer (under
  *     the lock) and every other entry by its owner before gc_wait returns;
+ *   - an entry queued before a fork() belongs, in the child, to a thread
+ *     that does not exist there: it is never claimed, only unlinked by the
+ *     next claim or statistics that meets it;
  *   - `empty` equals (head == NULL) whenever the lock is free; it is read
  *     without the lock by notifiers that must not pay for the lock when
  *     nobody waits (see the seq_cst fences in gc_chan.c).
@@ -50,6 +53,7 @@ typedef struct gc_entry {
     void *item;             /* send: value offered; recv: value handed in */
     int linked;             /* on a queue now (queue's lock) */
     int result;             /* GC_OK or GC_RETRY, set by the claimer */
+    unsigned generation;    /* gc_fork_generation() when it was queued */
 } gc_entry;
 
 typedef struct gc_waitq {
@@ -70,6 +74,8 @@ void gc_waitq_unlink(gc_waitq *q, gc_entry *e);
 gc_entry *gc_waitq_claim(gc_waitq *q, const gc_waiter *self);
 /* Is there an entry of another waiter that is still waiting? */
 int gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self);
+/* Unlink the entries left by threads that did not survive a fork. */
+void gc_waitq_forget_forked(gc_waitq *q);
 
 /* Lock-free hint: may an entry be linked?  Pairs with the seq_cst fence
  * the waiter issues after linking. */
