@@ -176,3 +176,54 @@ def test_forked_child_does_not_hand_values_to_threads_that_did_not_survive_the_f
     result = run_python(script, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["0 0 ['parent']", "1 0 ['parent']"]
+
+
+def test_fork_while_other_threads_hand_values_back_and_forth_never_leaves_a_child_stuck():
+    # Threads that wake from a wait unlink their queue entries without the GIL; a fork at that
+    # moment must not leave a channel's lock held for ever in the child.
+    script = textwrap.dedent("""
+        import os, threading, warnings
+        import gochan
+
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ping, pong = gochan.Chan(0), gochan.Chan(0)
+        stop = threading.Event()
+
+        def player(inbox, outbox):
+            while not stop.is_set():
+                try:
+                    outbox.send(inbox.recv(timeout=0.2), timeout=0.2)
+                except (TimeoutError, gochan.ChannelClosed):
+                    pass
+
+        threads = [threading.Thread(target=player, args=(ping, pong), daemon=True),
+                   threading.Thread(target=player, args=(pong, ping), daemon=True)]
+        for t in threads:
+            t.start()
+        ping.send("ball", timeout=5)
+        stuck = 0
+        for _ in range(40):
+            pid = os.fork()
+            if pid == 0:
+                ping.statistics()
+                pong.statistics()
+                ch = gochan.Chan(1)
+                ch.send_nowait(1)
+                os._exit(0 if ch.recv_nowait() == 1 else 1)
+            for _ in range(500):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                stop.wait(0.01)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                stuck += 1
+                continue
+            stuck += os.waitstatus_to_exitcode(status) != 0
+        stop.set()
+        print("stuck", stuck)
+    """)
+    result = run_python(script, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["stuck", "0"]

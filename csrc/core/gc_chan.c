@@ -1016,6 +1016,7 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
         /* acquire: pairs with the claim's CAS. */
         won = (gc_entry *)atomic_load_explicit(&w->sel, memory_order_acquire);
     }
+    int guarded = 0;
     for (size_t i = 0; i < registered; i++) {
         if (!cases[i].ch) {
             continue;
@@ -1024,7 +1025,14 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
             k = i; /* its claimer unlinked it */
             continue;
         }
+        if (!holding && !guarded) {
+            gc_fork_guard_enter(); /* queue locks without the GIL */
+            guarded = 1;
+        }
         unregister_case(&cases[i]);
+    }
+    if (guarded) {
+        gc_fork_guard_exit();
     }
     if (!holding) {
         take_back(u, token, claimed ? GC_OK : st);

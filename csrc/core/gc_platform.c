@@ -40,10 +40,27 @@ gc_deadline_after(int64_t timeout_ns)
 
 static _Atomic unsigned fork_generation;
 static uv_once_t fork_once = UV_ONCE_INIT;
+/* Read-held by threads inside gc_fork_guard_enter/exit, write-held by the
+ * forking thread across fork(). */
+static uv_rwlock_t fork_guard;
+
+static void
+fork_prepare(void)
+{
+    uv_rwlock_wrlock(&fork_guard);
+}
+
+static void
+fork_parent(void)
+{
+    uv_rwlock_wrunlock(&fork_guard);
+}
 
 static void
 fork_child(void)
 {
+    /* The child's only thread is the one that took the guard. */
+    uv_rwlock_wrunlock(&fork_guard);
     /* relaxed: the child has one thread right now. */
     atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
 }
@@ -51,8 +68,9 @@ fork_child(void)
 static void
 fork_watch(void)
 {
+    uv_rwlock_init(&fork_guard);
 #ifndef _WIN32
-    pthread_atfork(NULL, NULL, fork_child);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
 #endif
 }
 
@@ -63,6 +81,19 @@ gc_fork_generation(void)
     /* relaxed: changes only in a child's single thread, before any other
      * thread exists there. */
     return atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
+void
+gc_fork_guard_enter(void)
+{
+    uv_once(&fork_once, fork_watch);
+    uv_rwlock_rdlock(&fork_guard);
+}
+
+void
+gc_fork_guard_exit(void)
+{
+    uv_rwlock_rdunlock(&fork_guard);
 }
 
 int

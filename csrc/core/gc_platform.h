@@ -41,6 +41,12 @@ void gc_unpark(gc_parkword *word);
  * a child can tell the waiters of threads that no longer exist. */
 unsigned gc_fork_generation(void);
 
+/* A thread that takes core locks without its caller's lock (the GIL)
+ * brackets that with these, so that fork() waits for it: a lock held at
+ * the moment of a fork would stay held for ever in the child. */
+void gc_fork_guard_enter(void);
+void gc_fork_guard_exit(void);
+
 /* Number of CPUs this process may run on (at least 1). */
 int gc_ncpu(void);
 
