@@ -24,7 +24,7 @@
  *     its queue's `empty` flag and then re-reads the ring, and whoever
  *     changes the ring (a seq_cst CAS) then reads that flag, all seq_cst,
  *     so no wake-up is lost (Dekker's pattern: in the single total order
- *     of seq_cst operations one of the two sees the other; notify_one);
+ *     of seq_cst operations one of the two sees the other; notify_some);
  *   - a value goes straight to a waiting receiver only while the ring is
  *     empty, so a sender's earlier values (already consumed) cannot be
  *     overtaken: FIFO per sender holds;
@@ -33,7 +33,6 @@
 #include "gc_chan.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #define GC_CACHELINE 64
 
@@ -138,7 +137,7 @@ ring_push_many(gc_ring *r, size_t cap, void *const *items, size_t n,
         if (k > 0) {
             /* seq_cst: ordered with the reads of receivers that look at
              * tail to decide whether the ring is empty, and with the
-             * `empty` load of notify_one. */
+             * `empty` load of notify_some. */
             if (atomic_compare_exchange_weak_explicit(
                     &r->tail, &tail, pos, memory_order_seq_cst,
                     memory_order_relaxed)) {
@@ -302,21 +301,22 @@ claim_one(gc_mutex *lock, gc_waitq *q)
     return e;
 }
 
-/* After a change to the ring: let the oldest waiter of q try again.
- * The caller's change was a seq_cst read-modify-write (the CAS of
- * ring_push or ring_pop), and the `empty` load here is seq_cst too; the
- * waiter stores `empty` and then reads the ring with seq_cst operations.
- * In the single total order of seq_cst operations one of the two sides
- * sees the other's write, so no wake-up is lost and no fence is needed on
- * this, the hot side. */
+/* After the ring received n values: let up to n of q's oldest waiters
+ * try again.  The caller's change was a seq_cst read-modify-write (the CAS
+ * of ring_push_many or ring_pop_many), and the `empty` load here is
+ * seq_cst too; a waiter stores `empty` and then reads the ring with
+ * seq_cst operations.  In the single total order of seq_cst operations one
+ * of the two sides sees the other's write, so no wake-up is lost and no
+ * fence is needed on this, the hot side. */
 static void
-notify_one(gc_mutex *lock, gc_waitq *q)
+notify_some(gc_mutex *lock, gc_waitq *q, size_t n)
 {
-    if (gc_waitq_maybe_waiting(q)) {
+    while (n-- > 0 && gc_waitq_maybe_waiting(q)) {
         gc_entry *e = claim_one(lock, q);
-        if (e) {
-            gc_entry_complete(e, GC_RETRY);
+        if (!e) {
+            return;
         }
+        gc_entry_complete(e, GC_RETRY);
     }
 }
 
@@ -512,20 +512,6 @@ gc_chan_stats_get(gc_chan *ch, gc_chan_stats *out)
 
 /* ---- non-blocking operations -------------------------------------------- */
 
-/* Wake up to n waiting receivers to retry: the ring just received n
- * values (see notify_one). */
-static void
-notify_some(gc_mutex *lock, gc_waitq *q, size_t n)
-{
-    while (n-- > 0 && gc_waitq_maybe_waiting(q)) {
-        gc_entry *e = claim_one(lock, q);
-        if (!e) {
-            return;
-        }
-        gc_entry_complete(e, GC_RETRY);
-    }
-}
-
 static gc_status
 buffered_send_many(gc_chan *ch, void *const *items, size_t n, size_t *sent)
 {
@@ -579,7 +565,7 @@ buffered_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
     /* The slots just freed belong to the oldest waiting senders: move
      * their values in on their behalf.  If another sender took a slot
      * meanwhile (or close came first), the claimed sender simply tries
-     * again.  No fence: see notify_one. */
+     * again.  No fence: see notify_some. */
     while (k-- > 0 && gc_waitq_maybe_waiting(&ch->sendq)) {
         gc_entry *e = claim_one(&ch->lock, &ch->sendq);
         if (!e) {
@@ -590,7 +576,7 @@ buffered_recv_many(gc_chan *ch, void **items, size_t n, size_t *got)
         if (pst != GC_OK) {
             break;
         }
-        notify_one(&ch->recv_lock, &ch->recvq);
+        notify_some(&ch->recv_lock, &ch->recvq, 1);
     }
     return GC_OK;
 }
@@ -748,7 +734,7 @@ case_ready(gc_case *c, gc_waiter *w)
     if (ch->ring) {
         /* seq_cst: our `empty` store (gc_waitq_push) and these loads are
          * seq_cst, as are the ring CAS and `empty` load of notifiers; one
-         * side sees the other (notify_one). */
+         * side sees the other (notify_some). */
         gc_fence();
         return send ? ring_can_send(ch->ring) : ring_can_recv(ch->ring);
     }

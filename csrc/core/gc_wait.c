@@ -83,7 +83,7 @@ gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
          * hook (sleep_in_place) re-arms with a seq_cst store of sel and
          * then re-reads the channel; a claimer that changed the channel
          * and then finds sel ABORTED must be ordered with that (Dekker, as
-         * in notify_one).  It also covers acquire (the owner's setup of
+         * in notify_some).  It also covers acquire (the owner's setup of
          * the entry) and release (our writes into it that follow). */
         if (atomic_compare_exchange_strong_explicit(
                 &e->w->sel, &expect, (uintptr_t)e, memory_order_seq_cst,

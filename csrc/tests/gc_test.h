@@ -360,6 +360,26 @@ gc_test_parked_op_start(gc_test_parked_op *p, gc_chan *ch, int dir,
                10000);
 }
 
+/* A blocking call with a deadline gives up no earlier than the deadline
+ * and leaves nothing registered; the upper bound only catches "never woke
+ * up" (10x and more). */
+static inline void
+gc_test_check_times_out(gc_chan *ch, int dir, int64_t timeout_ns)
+{
+    int64_t t0 = gc_now_ns();
+    int64_t deadline = t0 + timeout_ns;
+    void *item = (void *)(uintptr_t)3;
+    gc_status st = dir == GC_SEND
+                       ? gc_chan_send(ch, (void *)(uintptr_t)4, deadline, NULL)
+                       : gc_chan_recv(ch, &item, deadline, NULL);
+    int64_t t1 = gc_now_ns();
+    CHECK_ST(st, GC_TIMEOUT);
+    CHECK(t1 >= deadline);
+    CHECK(t1 - t0 < 20 * timeout_ns + 500 * GC_MS);
+    CHECK_EQ(gc_test_waiting_senders(ch), 0);
+    CHECK_EQ(gc_test_waiting_receivers(ch), 0);
+}
+
 /* Join the thread and return the status of its call. */
 static inline gc_status
 gc_test_op_join(gc_test_op *op)

@@ -447,37 +447,19 @@ test_blocked_calls_complete_when_peer_arrives(void)
     }
 }
 
-/* A blocking call with a deadline gives up no earlier than the deadline;
- * the upper bound only catches "never woke up" (10x and more). */
-static void
-check_times_out(gc_chan *ch, int dir, int64_t timeout_ns)
-{
-    int64_t t0 = gc_now_ns();
-    int64_t deadline = t0 + timeout_ns;
-    void *item = GC_P(3);
-    gc_status st = dir == GC_SEND ? gc_chan_send(ch, GC_P(4), deadline, NULL)
-                                  : gc_chan_recv(ch, &item, deadline, NULL);
-    int64_t t1 = gc_now_ns();
-    CHECK_ST(st, GC_TIMEOUT);
-    CHECK(t1 >= deadline);
-    CHECK(t1 - t0 < 20 * timeout_ns + 500 * GC_MS);
-    CHECK_EQ(gc_test_waiting_senders(ch), 0);
-    CHECK_EQ(gc_test_waiting_receivers(ch), 0);
-}
-
 static void
 test_deadline_expiry_returns_timeout(void)
 {
     for (size_t k = 0; k < NCAPS; k++) {
         size_t cap = caps[k];
         gc_chan *ch = gc_chan_new(cap);
-        check_times_out(ch, GC_RECV, 30 * GC_MS);
-        check_times_out(ch, GC_RECV, 1 * GC_MS);
-        check_times_out(ch, GC_RECV, 10000);
+        gc_test_check_times_out(ch, GC_RECV, 30 * GC_MS);
+        gc_test_check_times_out(ch, GC_RECV, 1 * GC_MS);
+        gc_test_check_times_out(ch, GC_RECV, 10000);
         fill(ch, cap, 0);
-        check_times_out(ch, GC_SEND, 30 * GC_MS);
-        check_times_out(ch, GC_SEND, 1 * GC_MS);
-        check_times_out(ch, GC_SEND, 10000);
+        gc_test_check_times_out(ch, GC_SEND, 30 * GC_MS);
+        gc_test_check_times_out(ch, GC_SEND, 1 * GC_MS);
+        gc_test_check_times_out(ch, GC_SEND, 10000);
         /* a timed-out send left nothing behind */
         CHECK_EQ(gc_chan_len(ch), cap);
         for (size_t i = 0; i < cap; i++) {

@@ -306,29 +306,13 @@ test_no_receive_after_close_takes_a_blocked_senders_value(void)
 }
 
 static void
-check_times_out(gc_chan *ch, int dir, int64_t timeout_ns)
-{
-    int64_t t0 = gc_now_ns();
-    int64_t deadline = t0 + timeout_ns;
-    void *item = GC_P(3);
-    gc_status st = dir == GC_SEND ? gc_chan_send(ch, V(4), deadline, NULL)
-                                  : gc_chan_recv(ch, &item, deadline, NULL);
-    int64_t t1 = gc_now_ns();
-    CHECK_ST(st, GC_TIMEOUT);
-    CHECK(t1 >= deadline);
-    CHECK(t1 - t0 < 20 * timeout_ns + 500 * GC_MS);
-    CHECK_EQ(gc_test_waiting_senders(ch), 0);
-    CHECK_EQ(gc_test_waiting_receivers(ch), 0);
-}
-
-static void
 test_deadline_expiry_returns_timeout(void)
 {
     gc_chan *ch = gc_chan_new(0);
     int64_t t[] = {30 * GC_MS, 1 * GC_MS, 10000};
     for (int i = 0; i < 3; i++) {
-        check_times_out(ch, GC_RECV, t[i]);
-        check_times_out(ch, GC_SEND, t[i]);
+        gc_test_check_times_out(ch, GC_RECV, t[i]);
+        gc_test_check_times_out(ch, GC_SEND, t[i]);
     }
     /* the timed-out sends left nothing for a receiver */
     void *item;
