@@ -14,6 +14,9 @@ call releases the GIL and can be interrupted with Ctrl-C::
     assert list(ch) == [0, 1, 2]
 """
 
+# Each part of the library adds its names in its own section below.
+
+# --- channels and exceptions (csrc/py/chan.c, views.c, module.c) ---
 from gochan._core import (
     Cancelled,
     Chan,
@@ -39,3 +42,15 @@ __all__ = [
     "SendChan",
     "WouldBlock",
 ]
+
+# --- select (csrc/py/select.c) ---
+# (end of select)
+
+# --- contexts (csrc/py/context.c, gochan/_context.py) ---
+# (end of contexts)
+
+# --- timers (csrc/py/timer.c, gochan/_timers.py) ---
+# (end of timers)
+
+# --- goroutines and sync (csrc/py/sync.c, gochan/_goroutines.py, gochan/_sync.py) ---
+# (end of goroutines and sync)

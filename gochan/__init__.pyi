@@ -120,3 +120,15 @@ class RecvChan(Generic[_T]):
     def __iter__(self) -> Iterator[_T]: ...
     def __next__(self) -> _T: ...
     def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
+
+# --- select ---
+# (end of select)
+
+# --- contexts ---
+# (end of contexts)
+
+# --- timers ---
+# (end of timers)
+
+# --- goroutines and sync ---
+# (end of goroutines and sync)

@@ -33,4 +33,26 @@ int64_t gc_now_ns(void);
  * GC_FOREVER. */
 int64_t gc_deadline_after(int64_t timeout_ns);
 
+/* Immediate values.  A payload whose lowest bit is set is not a pointer
+ * but a timestamp (monotonic ns, shifted left by one) that the core's
+ * timers send; payload pointers are always even.  A binding converts it
+ * when it hands a received value to its caller and never frees it. */
+static inline void *
+gc_item_from_time(int64_t ns)
+{
+    return (void *)(((uintptr_t)ns << 1) | 1u);
+}
+
+static inline int
+gc_item_is_time(const void *item)
+{
+    return ((uintptr_t)item & 1u) != 0;
+}
+
+static inline int64_t
+gc_item_time(const void *item)
+{
+    return (int64_t)((uintptr_t)item >> 1);
+}
+
 #endif /* GC_BASE_H */

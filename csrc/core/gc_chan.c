@@ -1040,27 +1040,38 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
 
 /* ---- blocking send and receive ------------------------------------------ */
 
-static gc_status
-blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
-            const gc_unlock *u)
+gc_status
+gc_chan_op(gc_chan *ch, int dir, void **item, int64_t deadline,
+           gc_chan *cancel, const gc_unlock *u)
 {
+    if (cancel && gc_chan_closed(cancel)) {
+        return GC_CANCELLED;
+    }
     gc_status st = dir == GC_SEND ? gc_chan_try_send(ch, *item)
                                   : gc_chan_try_recv(ch, item);
     while (st == GC_WOULDBLOCK) {
         if (deadline != GC_FOREVER && gc_now_ns() >= deadline) {
             return GC_TIMEOUT;
         }
-        gc_case c = {.ch = ch, .dir = dir,
-                     .item = dir == GC_SEND ? *item : NULL};
-        gc_status ws = gc_wait(&c, 1, deadline, NULL, u);
-        if (ws == GC_OK) {
+        gc_case c[2] = {
+            {.ch = ch, .dir = dir, .item = dir == GC_SEND ? *item : NULL},
+            {.ch = cancel, .dir = GC_RECV},
+        };
+        size_t index = 0;
+        gc_status ws = gc_wait(c, cancel ? 2 : 1, deadline, &index, u);
+        if (ws == GC_OK && index == 0) {
             if (dir == GC_RECV) {
-                *item = c.item;
+                *item = c[0].item;
             }
             return GC_OK;
         }
-        if (ws != GC_RETRY) {
+        if (ws != GC_RETRY && ws != GC_OK) {
             return ws;
+        }
+        /* Woken, or (never, as nothing is sent on a cancel channel) a
+         * value from it: its closing is what counts. */
+        if (cancel && gc_chan_closed(cancel)) {
+            return GC_CANCELLED;
         }
         st = dir == GC_SEND ? gc_chan_try_send(ch, *item)
                             : gc_chan_try_recv(ch, item);
@@ -1071,11 +1082,11 @@ blocking_op(gc_chan *ch, int dir, void **item, int64_t deadline,
 gc_status
 gc_chan_send(gc_chan *ch, void *item, int64_t deadline, const gc_unlock *u)
 {
-    return blocking_op(ch, GC_SEND, &item, deadline, u);
+    return gc_chan_op(ch, GC_SEND, &item, deadline, NULL, u);
 }
 
 gc_status
 gc_chan_recv(gc_chan *ch, void **item, int64_t deadline, const gc_unlock *u)
 {
-    return blocking_op(ch, GC_RECV, item, deadline, u);
+    return gc_chan_op(ch, GC_RECV, item, deadline, NULL, u);
 }

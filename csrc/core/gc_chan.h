@@ -132,6 +132,14 @@ gc_status gc_chan_send(gc_chan *ch, void *item, int64_t deadline,
 gc_status gc_chan_recv(gc_chan *ch, void **item, int64_t deadline,
                        const gc_unlock *unlock);
 
+/* Either of the two (dir GC_SEND: send *item; GC_RECV: receive into
+ * *item), cancellable: `cancel`, if not NULL, is a channel that nobody
+ * sends on and that is closed to cancel (a context's done channel).  Once
+ * it is closed the call returns GC_CANCELLED without doing anything: at
+ * once if it already is, else as soon as the close wakes it. */
+gc_status gc_chan_op(gc_chan *ch, int dir, void **item, int64_t deadline,
+                     gc_chan *cancel, const gc_unlock *unlock);
+
 /* Wait until one of `n` cases is completed by a peer, the state of one of
  * them changes, the deadline passes, or a signal arrives.  Never moves a
  * payload through a buffer (see above).  Returns:

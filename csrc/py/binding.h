@@ -21,21 +21,53 @@
 
 #include "gc_chan.h"
 
-/* Per-module state of gochan._core. */
+/* Per-module state of gochan._core: every object the module keeps, one
+ * X(type, name) per object, grouped by the file that creates it.
+ * module.c declares, traverses and clears them all from this list; each
+ * file's gc_py_*_init() (below) fills its own. */
+#define GC_PY_STATE_OBJECTS(X)                                              \
+    /* module.c */                                                          \
+    X(PyObject, GochanError)      /* base of every gochan exception */      \
+    X(PyObject, ChannelClosed)    /* operation on a closed channel */       \
+    X(PyObject, WouldBlock)       /* a *_nowait call cannot proceed */      \
+    X(PyObject, ContextError)     /* base of the two context errors */      \
+    X(PyObject, Cancelled)        /* the context was cancelled */           \
+    X(PyObject, DeadlineExceeded) /* the context's deadline passed */       \
+    X(PyObject, str_timeout)      /* interned "timeout" */                  \
+    X(PyObject, str_ctx)          /* interned "ctx" */                      \
+    /* chan.c, views.c */                                                   \
+    X(PyTypeObject, Chan_Type)      /* gochan.Chan */                       \
+    X(PyTypeObject, SendChan_Type)  /* gochan.SendChan */                   \
+    X(PyTypeObject, RecvChan_Type)  /* gochan.RecvChan */                   \
+    X(PyTypeObject, ChanStats_Type) /* gochan.ChanStats */                  \
+    /* select.c */                                                          \
+    GC_PY_SELECT_OBJECTS(X)                                                 \
+    /* context.c */                                                         \
+    GC_PY_CONTEXT_OBJECTS(X)                                                \
+    /* timer.c */                                                           \
+    GC_PY_TIMER_OBJECTS(X)                                                  \
+    /* sync.c, goroutine.c */                                               \
+    GC_PY_SYNC_OBJECTS(X)
+
+/* Each file's own list; keep one X(...) per line. */
+#define GC_PY_SELECT_OBJECTS(X)
+#define GC_PY_CONTEXT_OBJECTS(X)
+#define GC_PY_TIMER_OBJECTS(X)
+#define GC_PY_SYNC_OBJECTS(X)
+
+#define GC_PY_STATE_FIELD(type, name) type *name;
 typedef struct gc_py_state {
-    PyTypeObject *Chan_Type;      /* gochan.Chan */
-    PyTypeObject *SendChan_Type;  /* gochan.SendChan, a send-only view */
-    PyTypeObject *RecvChan_Type;  /* gochan.RecvChan, a receive-only view */
-    PyTypeObject *ChanStats_Type; /* gochan.ChanStats, a struct sequence */
-    PyObject *GochanError;        /* base of every gochan exception */
-    PyObject *ChannelClosed;      /* operation on a closed channel */
-    PyObject *WouldBlock;         /* a *_nowait call that cannot proceed */
-    PyObject *ContextError;       /* base of the two context errors */
-    PyObject *Cancelled;          /* the context was cancelled */
-    PyObject *DeadlineExceeded;   /* the context's deadline passed */
-    PyObject *str_timeout;        /* interned "timeout", for keyword parsing */
-    PyObject *str_ctx;            /* interned "ctx", for keyword parsing */
+    GC_PY_STATE_OBJECTS(GC_PY_STATE_FIELD)
 } gc_py_state;
+#undef GC_PY_STATE_FIELD
+
+/* Module initialisation of each file: create its types and functions,
+ * add them to module m and keep them in st.  0, or -1 with an exception
+ * set. */
+int gc_py_select_init(PyObject *m, gc_py_state *st);
+int gc_py_context_init(PyObject *m, gc_py_state *st);
+int gc_py_timer_init(PyObject *m, gc_py_state *st);
+int gc_py_sync_init(PyObject *m, gc_py_state *st);
 
 /* The state of the module that defined `tp` (a type of this module). */
 static inline gc_py_state *
@@ -53,8 +85,34 @@ typedef struct gc_py_chanbase {
     PyObject *weakreflist; /* weak references to this object */
 } gc_py_chanbase;
 
-/* gochan.Chan. */
-typedef gc_py_chanbase gc_py_chan;
+/* gochan.Chan.  A channel made by Chan() is freed with its object; one
+ * that a timer or a context owns (gc_py_chan_adopt) is given back to its
+ * owner through release(release_arg) instead. */
+typedef struct gc_py_chan {
+    gc_py_chanbase base;
+    void (*release)(void *arg); /* NULL: the object owns base.ch */
+    void *release_arg;
+} gc_py_chan;
+
+/* A new gochan.Chan for the core channel `ch`, which its owner keeps alive
+ * until release(arg) is called (by the Chan's deallocation).  Values it
+ * buffers must not be Python objects (the owner frees it, perhaps without
+ * the GIL): only immediate values (gc_item_from_time).  On failure,
+ * release(arg) has been called and NULL is returned with an exception. */
+PyObject *gc_py_chan_adopt(gc_py_state *st, gc_chan *ch,
+                           void (*release)(void *arg), void *arg);
+
+/* A received payload as a new reference: the object itself, or a float of
+ * time.monotonic() for an immediate timestamp that a timer sent.  NULL
+ * with MemoryError only for a timestamp that could not be converted. */
+static inline PyObject *
+gc_py_item_out(void *item)
+{
+    if (gc_item_is_time(item)) {
+        return PyFloat_FromDouble((double)gc_item_time(item) / 1e9);
+    }
+    return (PyObject *)item;
+}
 
 /* gochan.SendChan and gochan.RecvChan: a view holding its channel. */
 typedef struct gc_py_chanview {
@@ -65,6 +123,8 @@ typedef struct gc_py_chanview {
 /* How a blocking call may wait: its timeout= and ctx= arguments. */
 typedef struct gc_py_wait {
     int64_t timeout_ns; /* relative timeout; GC_FOREVER: no limit */
+    PyObject *ctx;      /* the ctx= argument (borrowed), or NULL */
+    gc_chan *cancel;    /* its done channel; NULL if it can never be done */
     int64_t deadline;   /* absolute deadline, once gc_py_deadline ran */
     int have_deadline;  /* deadline computed yet */
 } gc_py_wait;
@@ -97,6 +157,21 @@ gc_py_deadline(gc_py_wait *w)
 /* How the core lets go of the GIL while the calling thread waits (and
  * how it runs signal handlers meanwhile, in the main thread). */
 const gc_unlock *gc_py_gil(void);
+
+/* Contexts (context.c).  If obj is a gochan context, store the channel
+ * that is closed when it is done into *cancel (NULL for a context that can
+ * never be cancelled, such as background()) and return 0; otherwise -1
+ * with TypeError.  None is handled by the caller. */
+int gc_py_ctx_parse(gc_py_state *st, PyObject *obj, gc_chan **cancel);
+/* Raise ctx.err() for the done context obj (a fresh exception of its
+ * class: Cancelled or DeadlineExceeded) and return NULL. */
+PyObject *gc_py_ctx_raise(gc_py_state *st, PyObject *obj);
+/* Has the wait's context been cancelled?  One atomic load. */
+static inline int
+gc_py_wait_cancelled(const gc_py_wait *w)
+{
+    return w->cancel != NULL && gc_chan_closed(w->cancel);
+}
 
 /* Type specs and their methods (chan.c, views.c). */
 extern PyType_Spec gc_py_chan_spec;

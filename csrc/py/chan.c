@@ -40,10 +40,13 @@ static const char *const closed_messages[] = {
 
 /* Raise the exception for a failed operation's status; returns NULL. */
 static PyObject *
-chan_fail(PyObject *self, gc_status status, enum chan_op op)
+chan_fail(PyObject *self, gc_status status, enum chan_op op,
+          const gc_py_wait *w)
 {
     gc_py_state *st = gc_py_state_of(Py_TYPE(self));
     switch (status) {
+    case GC_CANCELLED:
+        return gc_py_ctx_raise(st, w->ctx);
     case GC_WOULDBLOCK:
         /* No message: the cheapest raise, for loops that poll. */
         PyErr_SetNone(st->WouldBlock);
@@ -73,29 +76,17 @@ chan_fail(PyObject *self, gc_status status, enum chan_op op)
 
 /* --- moving one value ---------------------------------------------------- */
 
-/* Block in the core until `item` is sent, running signal handlers whenever
- * a signal interrupts the wait.  GC_INTR means a handler raised. */
+/* Block in the core until the operation is done, the wait's deadline
+ * passes or its context is cancelled, running signal handlers whenever a
+ * signal interrupts the wait.  GC_INTR means a handler raised. */
 static gc_status
-chan_send_wait(gc_chan *ch, PyObject *item, gc_py_wait *w)
+chan_wait(gc_chan *ch, int dir, void **item, gc_py_wait *w)
 {
     int64_t deadline = gc_py_deadline(w);
     const gc_unlock *unlock = gc_py_gil();
     for (;;) {
-        gc_status status = gc_chan_send(ch, item, deadline, unlock);
-        if (status != GC_INTR || PyErr_Occurred() ||
-            PyErr_CheckSignals() < 0) {
-            return status;
-        }
-    }
-}
-
-static gc_status
-chan_recv_wait(gc_chan *ch, void **item, gc_py_wait *w)
-{
-    int64_t deadline = gc_py_deadline(w);
-    const gc_unlock *unlock = gc_py_gil();
-    for (;;) {
-        gc_status status = gc_chan_recv(ch, item, deadline, unlock);
+        gc_status status =
+            gc_chan_op(ch, dir, item, deadline, w->cancel, unlock);
         if (status != GC_INTR || PyErr_Occurred() ||
             PyErr_CheckSignals() < 0) {
             return status;
@@ -105,14 +96,19 @@ chan_recv_wait(gc_chan *ch, void **item, gc_py_wait *w)
 
 /* Send `item`, a reference the caller owns, waiting as `w` allows.  On
  * GC_OK the reference has moved into the channel; on any other status it
- * is still the caller's. */
+ * is still the caller's.  A context already done wins over everything. */
 static gc_status
 chan_put(gc_chan *ch, PyObject *item, gc_py_wait *w)
 {
+    if (gc_py_wait_cancelled(w)) {
+        return GC_CANCELLED;
+    }
     gc_status status = gc_chan_try_send(ch, item);
     if (status == GC_WOULDBLOCK) {
         /* timeout=0: the try above was the one attempt. */
-        status = w->timeout_ns == 0 ? GC_TIMEOUT : chan_send_wait(ch, item, w);
+        void *payload = item;
+        status = w->timeout_ns == 0 ? GC_TIMEOUT
+                                    : chan_wait(ch, GC_SEND, &payload, w);
     }
     return status;
 }
@@ -121,15 +117,41 @@ chan_put(gc_chan *ch, PyObject *item, gc_py_wait *w)
 static gc_status
 chan_take(gc_chan *ch, PyObject **item, gc_py_wait *w)
 {
+    if (gc_py_wait_cancelled(w)) {
+        return GC_CANCELLED;
+    }
     void *got = NULL;
     gc_status status = gc_chan_try_recv(ch, &got);
     if (status == GC_WOULDBLOCK) {
-        status = w->timeout_ns == 0 ? GC_TIMEOUT : chan_recv_wait(ch, &got, w);
+        status = w->timeout_ns == 0 ? GC_TIMEOUT
+                                    : chan_wait(ch, GC_RECV, &got, w);
     }
     if (status == GC_OK) {
-        *item = (PyObject *)got;
+        *item = gc_py_item_out(got);
+        if (*item == NULL) {
+            status = GC_NOMEM;
+        }
     }
     return status;
+}
+
+/* Convert in place the immediate values among n received payloads (a
+ * timer's timestamps); -1 with MemoryError if one could not be (it is
+ * then left as None). */
+static int
+items_out(PyObject **items, Py_ssize_t n)
+{
+    int rc = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (gc_item_is_time(items[i])) {
+            items[i] = gc_py_item_out(items[i]);
+            if (items[i] == NULL) {
+                items[i] = Py_NewRef(Py_None);
+                rc = -1;
+            }
+        }
+    }
+    return rc;
 }
 
 /* --- argument checks ----------------------------------------------------- */
@@ -146,6 +168,8 @@ parse_args(PyObject *self, const char *fname, const char *argname,
             *arg = args[0];
         }
         w->timeout_ns = GC_FOREVER;
+        w->ctx = NULL;
+        w->cancel = NULL;
         w->deadline = GC_FOREVER;
         w->have_deadline = 1;
         return 0;
@@ -186,7 +210,7 @@ chan_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     gc_status status = chan_put(CH(self), value, &w);
     if (status != GC_OK) {
         Py_DECREF(value);
-        return chan_fail(self, status, OP_SEND);
+        return chan_fail(self, status, OP_SEND, &w);
     }
     Py_RETURN_NONE;
 }
@@ -215,7 +239,7 @@ chan_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *item;
     gc_status status = chan_take(CH(self), &item, &w);
     if (status != GC_OK) {
-        return chan_fail(self, status, OP_RECV);
+        return chan_fail(self, status, OP_RECV, &w);
     }
     return item;
 }
@@ -258,7 +282,7 @@ chan_recv_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return result;
     }
     Py_DECREF(result);
-    return chan_fail(self, status, OP_RECV);
+    return chan_fail(self, status, OP_RECV, &w);
 }
 
 const char chan_send_nowait__doc__[] = PyDoc_STR(
@@ -290,7 +314,7 @@ chan_send_nowait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     gc_status status = gc_chan_try_send(CH(self), value);
     if (status != GC_OK) {
         Py_DECREF(value);
-        return chan_fail(self, status, OP_SEND);
+        return chan_fail(self, status, OP_SEND, NULL);
     }
     Py_RETURN_NONE;
 }
@@ -313,9 +337,9 @@ chan_recv_nowait(PyObject *self, PyObject *unused)
     void *item;
     gc_status status = gc_chan_try_recv(CH(self), &item);
     if (status != GC_OK) {
-        return chan_fail(self, status, OP_RECV);
+        return chan_fail(self, status, OP_RECV, NULL);
     }
-    return (PyObject *)item;
+    return gc_py_item_out(item);
 }
 
 const char chan_send_many__doc__[] = PyDoc_STR(
@@ -372,7 +396,7 @@ chan_send_sequence(PyObject *self, PyObject *seq, gc_py_wait *w)
             }
         }
         if (status != GC_OK) {
-            return chan_fail(self, status, OP_SEND);
+            return chan_fail(self, status, OP_SEND, w);
         }
     }
     return PyLong_FromSsize_t(sent);
@@ -405,7 +429,7 @@ chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         if (status != GC_OK) {
             Py_DECREF(item);
             Py_DECREF(it);
-            return chan_fail(self, status, OP_SEND);
+            return chan_fail(self, status, OP_SEND, &w);
         }
         sent++;
     }
@@ -488,7 +512,7 @@ chan_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     gc_status status = chan_take(ch, &slots[0], &w);
     if (status != GC_OK) {
         Py_DECREF(list);
-        return chan_fail(self, status, OP_RECV);
+        return chan_fail(self, status, OP_RECV, &w);
     }
     Py_ssize_t n = 1;
     size_t got;
@@ -498,6 +522,10 @@ chan_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     /* Shrinking the size cannot fail; the unused slots are NULL. */
     Py_SET_SIZE(list, n);
+    if (items_out(slots, n) < 0) {
+        Py_DECREF(list);
+        return NULL;
+    }
     return list;
 }
 
@@ -519,7 +547,7 @@ chan_close(PyObject *self, PyObject *unused)
 {
     gc_status status = gc_chan_close(CH(self));
     if (status != GC_OK) {
-        return chan_fail(self, status, OP_CLOSE);
+        return chan_fail(self, status, OP_CLOSE, NULL);
     }
     Py_RETURN_NONE;
 }
@@ -554,7 +582,9 @@ const char chan_class_getitem__doc__[] =
 PyObject *
 Chan_iternext(PyObject *self)
 {
-    gc_py_wait forever = {GC_FOREVER, GC_FOREVER, 1};
+    gc_py_wait forever = {.timeout_ns = GC_FOREVER,
+                          .deadline = GC_FOREVER,
+                          .have_deadline = 1};
     PyObject *item;
     gc_status status = chan_take(CH(self), &item, &forever);
     if (status == GC_OK) {
@@ -563,7 +593,7 @@ Chan_iternext(PyObject *self)
     if (status == GC_CLOSED) {
         return NULL; /* StopIteration */
     }
-    return chan_fail(self, status, OP_RECV);
+    return chan_fail(self, status, OP_RECV, &forever);
 }
 
 PyObject *
@@ -726,7 +756,7 @@ visit_item(void *item, void *arg)
         visitproc visit;
         void *arg;
     } *gc = arg;
-    return gc->visit((PyObject *)item, gc->arg);
+    return gc_item_is_time(item) ? 0 : gc->visit((PyObject *)item, gc->arg);
 }
 
 static int
@@ -752,7 +782,9 @@ Chan_clear(PyObject *self)
     gc_chan *ch = CH(self);
     void *item;
     while (ch != NULL && gc_chan_try_recv(ch, &item) == GC_OK) {
-        Py_DECREF((PyObject *)item);
+        if (!gc_item_is_time(item)) {
+            Py_DECREF((PyObject *)item);
+        }
     }
     return 0;
 }
@@ -760,7 +792,9 @@ Chan_clear(PyObject *self)
 static void
 decref_item(void *item, void *arg)
 {
-    Py_DECREF((PyObject *)item);
+    if (!gc_item_is_time(item)) {
+        Py_DECREF((PyObject *)item);
+    }
 }
 
 static void
@@ -772,12 +806,15 @@ Chan_dealloc(PyObject *self)
     /* A chain of channels, each buffering the next, is freed without
      * recursing once per link. */
     Py_TRASHCAN_BEGIN(self, Chan_dealloc);
-    if (chan->weakreflist != NULL) {
+    if (chan->base.weakreflist != NULL) {
         PyObject_ClearWeakRefs(self);
     }
-    gc_chan *ch = chan->ch;
-    chan->ch = NULL;
-    if (ch != NULL) {
+    gc_chan *ch = chan->base.ch;
+    chan->base.ch = NULL;
+    if (chan->release != NULL) {
+        chan->release(chan->release_arg);
+    }
+    else if (ch != NULL) {
         gc_chan_free(ch, decref_item, NULL);
     }
     tp->tp_free(self);
@@ -840,7 +877,23 @@ Chan_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         gc_chan_free(ch, NULL, NULL);
         return NULL;
     }
-    self->ch = ch;
+    self->base.ch = ch;
+    return (PyObject *)self;
+}
+
+PyObject *
+gc_py_chan_adopt(gc_py_state *st, gc_chan *ch, void (*release)(void *arg),
+                 void *arg)
+{
+    PyTypeObject *type = st->Chan_Type;
+    gc_py_chan *self = (gc_py_chan *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        release(arg);
+        return NULL;
+    }
+    self->base.ch = ch;
+    self->release = release;
+    self->release_arg = arg;
     return (PyObject *)self;
 }
 

@@ -149,18 +149,20 @@ negative:
     return -1;
 }
 
-/* ctx=: the one place where contexts will plug in.  Until they exist,
- * only None is accepted. */
+/* ctx=: None, or a gochan context (context.c). */
 static int
-parse_ctx(gc_py_state *st, PyObject *obj)
+parse_ctx(gc_py_state *st, PyObject *obj, gc_py_wait *out)
 {
+    out->ctx = NULL;
+    out->cancel = NULL;
     if (obj == Py_None) {
         return 0;
     }
-    PyErr_Format(PyExc_TypeError,
-                 "ctx must be a gochan Context or None, got %.200s",
-                 Py_TYPE(obj)->tp_name);
-    return -1;
+    if (gc_py_ctx_parse(st, obj, &out->cancel) < 0) {
+        return -1;
+    }
+    out->ctx = obj;
+    return 0;
 }
 
 /* Is the keyword `key` (a str from kwnames) the name `interned`/`ascii`?
@@ -235,7 +237,7 @@ gc_py_parse_args(gc_py_state *st, const char *fname, const char *argname,
     if (out == NULL) {
         return 0;
     }
-    if (parse_ctx(st, ctx) < 0 ||
+    if (parse_ctx(st, ctx, out) < 0 ||
         parse_timeout(timeout, &out->timeout_ns) < 0) {
         return -1;
     }
@@ -405,6 +407,10 @@ module_exec(PyObject *m)
     if (PyModule_AddType(m, st->ChanStats_Type) < 0) {
         return -1;
     }
+    if (gc_py_select_init(m, st) < 0 || gc_py_context_init(m, st) < 0 ||
+        gc_py_timer_init(m, st) < 0 || gc_py_sync_init(m, st) < 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -412,16 +418,9 @@ static int
 module_traverse(PyObject *m, visitproc visit, void *arg)
 {
     gc_py_state *st = (gc_py_state *)PyModule_GetState(m);
-    Py_VISIT(st->Chan_Type);
-    Py_VISIT(st->SendChan_Type);
-    Py_VISIT(st->RecvChan_Type);
-    Py_VISIT(st->ChanStats_Type);
-    Py_VISIT(st->GochanError);
-    Py_VISIT(st->ChannelClosed);
-    Py_VISIT(st->WouldBlock);
-    Py_VISIT(st->ContextError);
-    Py_VISIT(st->Cancelled);
-    Py_VISIT(st->DeadlineExceeded);
+#define VISIT(type, name) Py_VISIT(st->name);
+    GC_PY_STATE_OBJECTS(VISIT)
+#undef VISIT
     return 0;
 }
 
@@ -429,18 +428,9 @@ static int
 module_clear(PyObject *m)
 {
     gc_py_state *st = (gc_py_state *)PyModule_GetState(m);
-    Py_CLEAR(st->Chan_Type);
-    Py_CLEAR(st->SendChan_Type);
-    Py_CLEAR(st->RecvChan_Type);
-    Py_CLEAR(st->ChanStats_Type);
-    Py_CLEAR(st->GochanError);
-    Py_CLEAR(st->ChannelClosed);
-    Py_CLEAR(st->WouldBlock);
-    Py_CLEAR(st->ContextError);
-    Py_CLEAR(st->Cancelled);
-    Py_CLEAR(st->DeadlineExceeded);
-    Py_CLEAR(st->str_timeout);
-    Py_CLEAR(st->str_ctx);
+#define CLEAR(type, name) Py_CLEAR(st->name);
+    GC_PY_STATE_OBJECTS(CLEAR)
+#undef CLEAR
     return 0;
 }
 
