@@ -730,6 +730,9 @@ static int
 case_ready(gc_case *c, gc_waiter *w)
 {
     gc_chan *ch = c->ch;
+    if (!ch) {
+        return c->src->ready(c->src);
+    }
     int send = c->dir == GC_SEND;
     if (ch->ring) {
         /* seq_cst: our `empty` store (gc_waitq_push) and these loads are
@@ -745,20 +748,40 @@ case_ready(gc_case *c, gc_waiter *w)
     return ready;
 }
 
-/* Put c on its channel's queue; return whether it may proceed now (in
- * which case the caller withdraws instead of sleeping). */
+/* The queue a case waits on, and the lock that guards it. */
+static gc_waitq *
+case_queue(gc_case *c, gc_mutex **lock)
+{
+    gc_chan *ch = c->ch;
+    if (!ch) {
+        *lock = c->src->lock;
+        return c->src->q;
+    }
+    int send = c->dir == GC_SEND;
+    *lock = send ? &ch->lock : recv_lock(ch);
+    return send ? &ch->sendq : &ch->recvq;
+}
+
+/* Is the case switched off (Go's nil channel)? */
+static inline int
+case_off(const gc_case *c)
+{
+    return !c->ch && !c->src;
+}
+
+/* Put c on its queue; return whether it may proceed now (in which case
+ * the caller withdraws instead of sleeping). */
 static int
 register_case(gc_case *c, gc_waiter *w)
 {
-    gc_chan *ch = c->ch;
-    int send = c->dir == GC_SEND;
-    gc_mutex *lock = send ? &ch->lock : recv_lock(ch);
+    gc_mutex *lock;
+    gc_waitq *q = case_queue(c, &lock);
     c->entry.w = w;
-    c->entry.item = send ? c->item : NULL;
+    c->entry.item = c->dir == GC_SEND ? c->item : NULL;
     c->entry.linked = 0;
     c->entry.result = GC_RETRY;
     gc_mutex_lock(lock);
-    gc_waitq_push(send ? &ch->sendq : &ch->recvq, &c->entry);
+    gc_waitq_push(q, &c->entry);
     gc_mutex_unlock(lock);
     return case_ready(c, w);
 }
@@ -766,11 +789,10 @@ register_case(gc_case *c, gc_waiter *w)
 static void
 unregister_case(gc_case *c)
 {
-    gc_chan *ch = c->ch;
-    int send = c->dir == GC_SEND;
-    gc_mutex *lock = send ? &ch->lock : recv_lock(ch);
+    gc_mutex *lock;
+    gc_waitq *q = case_queue(c, &lock);
     gc_mutex_lock(lock);
-    gc_waitq_unlink(send ? &ch->sendq : &ch->recvq, &c->entry);
+    gc_waitq_unlink(q, &c->entry);
     gc_mutex_unlock(lock);
 }
 
@@ -935,7 +957,7 @@ sleep_in_place(gc_waiter *w, gc_case *cases, size_t n, int64_t deadline,
         atomic_store_explicit(&w->state, GC_W_PENDING, memory_order_relaxed);
         atomic_store_explicit(&w->sel, GC_SEL_WAITING, memory_order_seq_cst);
         for (size_t i = 0; i < n; i++) {
-            if (cases[i].ch && case_ready(&cases[i], w)) {
+            if (!case_off(&cases[i]) && case_ready(&cases[i], w)) {
                 *ready = i;
                 return GC_RETRY; /* lock held */
             }
@@ -964,7 +986,7 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
     int ready = 0;
     while (registered < n && !ready) {
         gc_case *c = &cases[registered++];
-        if (c->ch) {
+        if (!case_off(c)) {
             ready = register_case(c, w);
         }
     }
@@ -1004,7 +1026,7 @@ gc_wait(gc_case *cases, size_t n, int64_t deadline, size_t *index,
     }
     int guarded = 0;
     for (size_t i = 0; i < registered; i++) {
-        if (!cases[i].ch) {
+        if (case_off(&cases[i])) {
             continue;
         }
         if (&cases[i].entry == won) {

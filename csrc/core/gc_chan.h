@@ -46,14 +46,35 @@ typedef struct gc_chan gc_chan;
 /* Directions of a case. */
 enum { GC_SEND = 1, GC_RECV = 2 };
 
-/* One case of a wait: an operation on one channel.  The caller fills ch,
- * dir and (for a send) item; `entry` belongs to the core.  A case whose
- * ch is NULL is never ready (Go's nil channel). */
+/* Something other than a channel that a thread can wait on with gc_wait:
+ * a wait queue under a lock, for the sync primitives built on this core
+ * (mutexes, semaphores...).  Its owner completes a waiter as a channel
+ * does: under `lock` it claims an entry with gc_waitq_claim(), sets the
+ * entry's `item` if it hands something over, and after letting go of the
+ * lock calls gc_entry_complete(e, GC_OK) (the case completed: gc_wait
+ * returns GC_OK, and `item` for a GC_RECV case) or GC_RETRY (wake up and
+ * try again). */
+typedef struct gc_waitable {
+    gc_mutex *lock;  /* guards q */
+    gc_waitq *q;     /* waiters, oldest first */
+    /* May the waiter proceed now without being completed?  gc_wait asks
+     * this (without `lock`) after linking its entry and again after each
+     * pause; non-zero makes it return GC_RETRY.  As for channels, the
+     * owner's state change and this check must be ordered so that one of
+     * the two sides sees the other (seq_cst, or the same lock). */
+    int (*ready)(struct gc_waitable *self);
+} gc_waitable;
+
+/* One case of a wait: an operation on one channel, or a wait on a
+ * gc_waitable.  The caller fills ch (or src), dir and (for a send) item;
+ * `entry` belongs to the core.  A case with neither ch nor src is never
+ * ready (Go's nil channel). */
 typedef struct gc_case {
-    gc_chan *ch;      /* channel, or NULL to switch the case off */
-    int dir;          /* GC_SEND or GC_RECV */
+    gc_chan *ch;      /* channel, or NULL */
+    int dir;          /* GC_SEND or GC_RECV (for src: GC_RECV to get item) */
     void *item;       /* send: value offered; recv: value received on GC_OK */
-    gc_entry entry;   /* registration on the channel's wait queue (internal) */
+    gc_waitable *src; /* used when ch is NULL */
+    gc_entry entry;   /* registration on the wait queue (internal) */
 } gc_case;
 
 typedef struct gc_chan_stats {
