@@ -44,6 +44,9 @@ __all__ = [
 ]
 
 # --- select (csrc/py/select.c) ---
+from gochan._core import Recv, Selected, Send, select
+
+__all__ += ["Recv", "Selected", "Send", "select"]
 # (end of select)
 
 # --- contexts (csrc/py/context.c, gochan/_context.py) ---

@@ -122,6 +122,43 @@ class RecvChan(Generic[_T]):
     def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
 
 # --- select ---
+__all__ += ["Recv", "Selected", "Send", "select"]
+
+@final
+class Recv(Generic[_T]):
+    def __new__(cls, ch: Chan[_T] | RecvChan[_T] | None) -> Recv[_T]: ...
+    @property
+    def ch(self) -> Chan[_T] | RecvChan[_T] | None: ...
+
+@final
+class Send(Generic[_T]):
+    def __new__(cls, ch: Chan[_T] | SendChan[_T] | None, value: _T) -> Send[_T]: ...
+    @property
+    def ch(self) -> Chan[_T] | SendChan[_T] | None: ...
+    @property
+    def value(self) -> _T: ...
+
+@final
+class Selected(tuple[int, Any, bool]):
+    n_fields: int
+    n_sequence_fields: int
+    n_unnamed_fields: int
+    __match_args__ = ("index", "value", "ok")
+    def __new__(cls, sequence: Iterable[Any], dict: dict[str, Any] = ...) -> Selected: ...
+    @property
+    def index(self) -> int: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def ok(self) -> bool: ...
+
+def select(
+    *cases: Recv[Any] | Send[Any],
+    default: bool = False,
+    timeout: float | None = None,
+    ctx: Context | None = None,
+    biased: bool = False,
+) -> Selected: ...
 # (end of select)
 
 # --- contexts ---

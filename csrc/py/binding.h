@@ -50,7 +50,11 @@
     GC_PY_SYNC_OBJECTS(X)
 
 /* Each file's own list; keep one X(...) per line. */
-#define GC_PY_SELECT_OBJECTS(X)
+#define GC_PY_SELECT_OBJECTS(X)                                             \
+    X(PyTypeObject, Recv_Type)     /* gochan.Recv */                        \
+    X(PyTypeObject, Send_Type)     /* gochan.Send */                        \
+    X(PyTypeObject, Selected_Type) /* gochan.Selected */                    \
+    X(PyObject, str_default)       /* interned "default" */
 #define GC_PY_CONTEXT_OBJECTS(X)
 #define GC_PY_TIMER_OBJECTS(X)
 #define GC_PY_SYNC_OBJECTS(X)
@@ -138,6 +142,11 @@ typedef struct gc_py_wait {
 int gc_py_parse_args(gc_py_state *st, const char *fname, const char *argname,
                      PyObject *const *args, Py_ssize_t nargs,
                      PyObject *kwnames, PyObject **arg, gc_py_wait *out);
+
+/* Fill `out` from a call's timeout= and ctx= values (None for either when
+ * not given).  0, or -1 with TypeError or ValueError set. */
+int gc_py_parse_wait(gc_py_state *st, PyObject *timeout, PyObject *ctx,
+                     gc_py_wait *out);
 
 /* The absolute deadline of a wait, computed from the clock on first use:
  * a call that proceeds at once never reads the clock. */

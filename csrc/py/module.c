@@ -237,6 +237,13 @@ gc_py_parse_args(gc_py_state *st, const char *fname, const char *argname,
     if (out == NULL) {
         return 0;
     }
+    return gc_py_parse_wait(st, timeout, ctx, out);
+}
+
+int
+gc_py_parse_wait(gc_py_state *st, PyObject *timeout, PyObject *ctx,
+                 gc_py_wait *out)
+{
     if (parse_ctx(st, ctx, out) < 0 ||
         parse_timeout(timeout, &out->timeout_ns) < 0) {
         return -1;
