@@ -54,7 +54,10 @@
     X(PyTypeObject, Recv_Type)     /* gochan.Recv */                        \
     X(PyTypeObject, Send_Type)     /* gochan.Send */                        \
     X(PyTypeObject, Selected_Type) /* gochan.Selected */                    \
-    X(PyObject, str_default)       /* interned "default" */
+    X(PyObject, str_default)       /* interned "default" */           \
+    X(PyObject, str_biased)        /* interned "biased" */            \
+    X(PyObject, nothing_selected)  /* Selected(-1, None, False) */     \
+    X(PyObject, spare_selected)    /* see select.c, "spare result" */
 #define GC_PY_CONTEXT_OBJECTS(X)
 #define GC_PY_TIMER_OBJECTS(X)
 #define GC_PY_SYNC_OBJECTS(X)

@@ -11,8 +11,9 @@
  *     select() returns, so it must not lean on the Send object's own
  *     reference; afterwards the values that were not sent give theirs
  *     back;
- *   - the Selected result is allocated before anything moves, so that
- *     running out of memory cannot lose a received value;
+ *   - once a value has moved, select returns it: a spare result made
+ *     before anything moves stands in when allocating fails ("spare
+ *     result" below);
  *   - the case objects are immutable: the channel pointer copied at
  *     construction stays valid as long as the case holds its channel.
  */
@@ -360,6 +361,29 @@ parse_flag(PyObject *value, int *out)
     return 0;
 }
 
+/* Which keyword argument of select() `key` names: 0 timeout, 1 ctx,
+ * 2 default, 3 biased, -1 none.  Keyword names are nearly always the
+ * interned strings, so pointer tests decide before any comparison. */
+static int
+select_keyword(gc_py_state *st, PyObject *key)
+{
+    static const char *const names[] = {"timeout", "ctx", "default",
+                                        "biased"};
+    PyObject *const interned[] = {st->str_timeout, st->str_ctx,
+                                  st->str_default, st->str_biased};
+    for (int i = 0; i < 4; i++) {
+        if (key == interned[i]) {
+            return i;
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static int
 parse_select_kwargs(gc_py_state *st, PyObject *const *kwvalues,
                     PyObject *kwnames, select_args *out)
@@ -372,26 +396,24 @@ parse_select_kwargs(gc_py_state *st, PyObject *const *kwvalues,
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         PyObject *value = kwvalues[i];
-        if (key == st->str_timeout ||
-            PyUnicode_CompareWithASCIIString(key, "timeout") == 0) {
+        switch (select_keyword(st, key)) {
+        case 0:
             timeout = value;
-        }
-        else if (key == st->str_ctx ||
-                 PyUnicode_CompareWithASCIIString(key, "ctx") == 0) {
+            break;
+        case 1:
             ctx = value;
-        }
-        else if (key == st->str_default ||
-                 PyUnicode_CompareWithASCIIString(key, "default") == 0) {
+            break;
+        case 2:
             if (parse_flag(value, &out->nowait) < 0) {
                 return -1;
             }
-        }
-        else if (PyUnicode_CompareWithASCIIString(key, "biased") == 0) {
+            break;
+        case 3:
             if (parse_flag(value, &out->biased) < 0) {
                 return -1;
             }
-        }
-        else {
+            break;
+        default:
             PyErr_Format(PyExc_TypeError,
                          "select() got an unexpected keyword argument '%U'",
                          key);
@@ -496,6 +518,36 @@ PyDoc_STRVAR(
     "    if index == 0 and ok:\n"
     "        print('got', value)");
 
+/* Spare result.  A Selected must exist once a value has moved: there is
+ * no giving a received value back to its channel.  Allocating it before
+ * every call would cost a third of a non-blocking select, so the module
+ * keeps a spare that each call takes for itself before anything moves
+ * (allocating one if another call holds it: the only allocation that may
+ * fail then, with nothing moved) and gives back when it did not need it.
+ * The module state's slot is guarded by the GIL; a call that waits has
+ * its own spare in hand meanwhile. */
+static PyObject *
+take_spare(gc_py_state *st)
+{
+    PyObject *spare = st->spare_selected;
+    st->spare_selected = NULL;
+    return spare ? spare : PyStructSequence_New(st->Selected_Type);
+}
+
+static void
+give_back_spare(gc_py_state *st, PyObject *spare)
+{
+    if (spare == NULL) {
+        return;
+    }
+    if (st->spare_selected == NULL) {
+        st->spare_selected = spare;
+    }
+    else {
+        Py_DECREF(spare);
+    }
+}
+
 static PyObject *
 select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
             PyObject *kwnames)
@@ -505,9 +557,8 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (parse_select_kwargs(st, args + nargs, kwnames, &a) < 0) {
         return NULL;
     }
-    /* Made before anything moves (see the invariants). */
-    PyObject *result = PyStructSequence_New(st->Selected_Type);
-    if (result == NULL) {
+    PyObject *spare = take_spare(st);
+    if (spare == NULL) {
         return NULL;
     }
     gc_case stack_cases[GC_SELECT_STACK_CASES];
@@ -515,12 +566,16 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (nargs > GC_SELECT_STACK_CASES) {
         cases = PyMem_Malloc((size_t)nargs * sizeof *cases);
         if (cases == NULL) {
-            Py_DECREF(result);
+            give_back_spare(st, spare);
             return PyErr_NoMemory();
         }
     }
     if (build_cases(st, args, nargs, cases) < 0) {
-        goto fail;
+        if (cases != stack_cases) {
+            PyMem_Free(cases);
+        }
+        give_back_spare(st, spare);
+        return NULL;
     }
     size_t index = 0;
     gc_status status = run_select(cases, (size_t)nargs, &a, &index);
@@ -531,64 +586,78 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
             Py_DECREF((PyObject *)cases[i].item);
         }
     }
-    PyObject *value = NULL;
-    int ok = 0;
+    int chosen_send = (status == GC_OK || status == GC_CLOSED) &&
+                      cases[index].dir == GC_SEND;
+    void *received =
+        status == GC_OK && !chosen_send ? cases[index].item : NULL;
+    if (cases != stack_cases) {
+        PyMem_Free(cases);
+    }
+    if (status != GC_OK) {
+        /* Nothing moved: the spare is not needed. */
+        give_back_spare(st, spare);
+        spare = NULL;
+    }
     switch (status) {
     case GC_OK:
-        ok = 1;
-        if (cases[index].dir == GC_RECV) {
-            value = gc_py_item_out(cases[index].item);
-            if (value == NULL) {
-                goto fail;
-            }
-        }
         break;
     case GC_CLOSED:
-        if (cases[index].dir == GC_SEND) {
+        if (chosen_send) {
             PyErr_SetString(st->ChannelClosed, "send on closed channel");
-            goto fail;
+            return NULL;
         }
         break;
     case GC_WOULDBLOCK:
-        index = (size_t)-1;
-        break;
+        return Py_NewRef(st->nothing_selected);
     case GC_TIMEOUT:
         PyErr_SetString(PyExc_TimeoutError, "select timed out");
-        goto fail;
+        return NULL;
     case GC_CANCELLED:
-        gc_py_ctx_raise(st, a.wait.ctx);
-        goto fail;
+        return gc_py_ctx_raise(st, a.wait.ctx);
     case GC_NOMEM:
-        PyErr_NoMemory();
-        goto fail;
+        return PyErr_NoMemory();
     case GC_INTR:
         assert(PyErr_Occurred());
-        goto fail;
+        return NULL;
     default:
         PyErr_Format(PyExc_SystemError, "gochan: unexpected status %d",
                      (int)status);
-        goto fail;
-    }
-    if (cases != stack_cases) {
-        PyMem_Free(cases);
-    }
-    PyObject *pos = PyLong_FromSsize_t((Py_ssize_t)index);
-    if (pos == NULL) {
-        Py_XDECREF(value); /* only for an index beyond the small ints */
-        Py_DECREF(result);
         return NULL;
     }
-    PyStructSequence_SetItem(result, 0, pos);
-    PyStructSequence_SetItem(result, 1, value ? value : Py_NewRef(Py_None));
-    PyStructSequence_SetItem(result, 2, PyBool_FromLong(ok));
-    return result;
-
-fail:
-    if (cases != stack_cases) {
-        PyMem_Free(cases);
+    /* GC_OK (something moved) or GC_CLOSED on a receive. */
+    PyObject *value = Py_None;
+    if (received != NULL) {
+        value = gc_py_item_out(received);
+        if (value == NULL) {
+            /* Only a timer's timestamp can fail to convert. */
+            give_back_spare(st, spare);
+            return NULL;
+        }
     }
-    Py_DECREF(result);
-    return NULL;
+    else {
+        Py_INCREF(value);
+    }
+    PyObject *result = PyStructSequence_New(st->Selected_Type);
+    if (result == NULL) {
+        if (spare == NULL) {
+            Py_DECREF(value);
+            return NULL; /* GC_CLOSED: nothing moved */
+        }
+        PyErr_Clear();
+        result = spare;
+        spare = NULL;
+    }
+    give_back_spare(st, spare);
+    /* Indexes up to 256 are cached ints; beyond, -1 on MemoryError. */
+    PyObject *pos = PyLong_FromSsize_t((Py_ssize_t)index);
+    if (pos == NULL) {
+        PyErr_Clear();
+        pos = PyLong_FromLong(-1);
+    }
+    PyStructSequence_SetItem(result, 0, pos);
+    PyStructSequence_SetItem(result, 1, value);
+    PyStructSequence_SetItem(result, 2, PyBool_FromLong(status == GC_OK));
+    return result;
 }
 
 static PyMethodDef select_functions[] = {
@@ -624,6 +693,10 @@ gc_py_select_init(PyObject *m, gc_py_state *st)
     if (st->str_default == NULL) {
         return -1;
     }
+    st->str_biased = PyUnicode_InternFromString("biased");
+    if (st->str_biased == NULL) {
+        return -1;
+    }
     st->Recv_Type = add_case_type(m, &recv_spec);
     if (st->Recv_Type == NULL) {
         return -1;
@@ -639,5 +712,12 @@ gc_py_select_init(PyObject *m, gc_py_state *st)
     if (PyModule_AddType(m, st->Selected_Type) < 0) {
         return -1;
     }
+    st->nothing_selected = PyStructSequence_New(st->Selected_Type);
+    if (st->nothing_selected == NULL) {
+        return -1;
+    }
+    PyStructSequence_SetItem(st->nothing_selected, 0, PyLong_FromLong(-1));
+    PyStructSequence_SetItem(st->nothing_selected, 1, Py_NewRef(Py_None));
+    PyStructSequence_SetItem(st->nothing_selected, 2, Py_NewRef(Py_False));
     return PyModule_AddFunctions(m, select_functions);
 }
