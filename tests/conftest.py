@@ -267,3 +267,9 @@ def run_python(script, timeout=60):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (GOCHAN_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=env, timeout=timeout)
+
+
+@pytest.fixture(autouse=True)
+def _no_goroutine_leaks(no_goroutine_leaks):
+    """Every test ends with none of the goroutines it started still running (gochan.testing's
+    pytest plugin; only goroutines count, not the plain threads of `spawn`, which checks its own)."""
