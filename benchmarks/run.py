@@ -29,7 +29,11 @@ from bench_channels import BENCH_DIR, gochan
 from harness import Options, Result, markdown_table, run_benchmark
 
 # The modules whose BENCHMARKS lists make up the table, in DESIGN.md's order.
-BENCH_MODULES = ["bench_channels", "bench_select", "bench_timers", "bench_contexts", "bench_sync"]
+BENCH_MODULES = [
+    "bench_channels", "bench_select", "bench_timers", "bench_contexts", "bench_sync",
+    "bench_pipeline",
+    "bench_patterns",
+]
 
 
 def load_benchmarks() -> list:

@@ -50,10 +50,76 @@ __all__ += ["Recv", "Selected", "Send", "select"]
 # (end of select)
 
 # --- contexts (csrc/py/context.c, gochan/_context.py) ---
+from gochan._context import (
+    CancelPair,
+    with_cancel,
+    with_cancel_cause,
+    with_deadline,
+    with_timeout,
+)
+from gochan._core import CancelFunc, Context, background, todo, with_value, without_cancel
+
+__all__ += [
+    "CancelFunc",
+    "CancelPair",
+    "Context",
+    "background",
+    "todo",
+    "with_cancel",
+    "with_cancel_cause",
+    "with_deadline",
+    "with_timeout",
+    "with_value",
+    "without_cancel",
+]
 # (end of contexts)
 
 # --- timers (csrc/py/timer.c, gochan/_timers.py) ---
+from gochan import _timers  # noqa: F401  (restarts the timer threads after fork)
+from gochan._core import Ticker, Timer, after, after_func, sleep
+
+__all__ += ["Ticker", "Timer", "after", "after_func", "sleep"]
 # (end of timers)
 
 # --- goroutines and sync (csrc/py/sync.c, gochan/_goroutines.py, gochan/_sync.py) ---
+from gochan import _goroutines  # noqa: F401  (starts worker threads, reports lost exceptions)
+from gochan._core import (
+    Goroutine,
+    Mutex,
+    RWMutex,
+    RWMutexGuard,
+    Semaphore,
+    WaitGroup,
+    go,
+    num_goroutines,
+)
+from gochan._sync import Map, Once, once_func, once_value
+
+__all__ += [
+    "Goroutine",
+    "Map",
+    "Mutex",
+    "Once",
+    "RWMutex",
+    "RWMutexGuard",
+    "Semaphore",
+    "WaitGroup",
+    "go",
+    "num_goroutines",
+    "once_func",
+    "once_value",
+]
 # (end of goroutines and sync)
+
+# --- patterns: rate limiter and retry (gochan/_ratelimit.py, gochan/_retry.py) ---
+from gochan._ratelimit import Limiter, Reservation
+from gochan._retry import Backoff, Permanent, retry, retrying
+
+__all__ += ["Backoff", "Limiter", "Permanent", "Reservation", "retry", "retrying"]
+# (end of patterns: rate limiter and retry)
+
+# --- patterns: errgroup, pool, pipelines (gochan/_patterns.py) ---
+from gochan._patterns import Group, Pool, PoolJob, generate, merge, stage
+
+__all__ += ["Group", "Pool", "PoolJob", "generate", "merge", "stage"]
+# (end of patterns: errgroup, pool, pipelines)

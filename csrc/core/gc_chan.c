@@ -927,6 +927,7 @@ sleep_in_place(gc_waiter *w, gc_case *cases, size_t n, int64_t deadline,
                const gc_unlock *u, void **token, int *holding, size_t *ready)
 {
     int hook = u && u->interrupted;
+    unsigned generation = gc_fork_generation();
     for (;;) {
         int64_t until = deadline;
         if (hook && u->poll_ns > 0) {
@@ -951,6 +952,13 @@ sleep_in_place(gc_waiter *w, gc_case *cases, size_t n, int64_t deadline,
         *holding = 1;
         if (u->interrupted()) {
             return GC_INTR; /* withdrawn, lock held, caller's error set */
+        }
+        if (gc_fork_generation() != generation) {
+            /* The handler forked: in this child our entries were dropped
+             * with every pre-fork entry (gc_wait.h), so nobody can find
+             * us.  Start the wait again. */
+            *ready = 0;
+            return GC_RETRY; /* withdrawn, lock held */
         }
         /* No claimer touches `state` while sel is ABORTED.  relaxed: the
          * seq_cst store of sel below publishes it. */

@@ -59,8 +59,12 @@ fork_parent(void)
 static void
 fork_child(void)
 {
-    /* The child's only thread is the one that took the guard. */
-    uv_rwlock_wrunlock(&fork_guard);
+    /* The child's only thread is the one that took the guard, but the
+     * lock's copy may still count parent threads that were queued for it
+     * (they do not exist here and would never let go): start afresh
+     * rather than unlock.  The old lock is abandoned, not destroyed:
+     * destroying a lock with waiters is undefined. */
+    uv_rwlock_init(&fork_guard);
     /* relaxed: the child has one thread right now. */
     atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
 }

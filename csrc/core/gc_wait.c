@@ -8,6 +8,22 @@ gc_waitq_init(gc_waitq *q)
     q->head = q->tail = NULL;
     atomic_init(&q->count, 0);
     atomic_init(&q->empty, 1);
+    q->generation = gc_fork_generation();
+}
+
+/* Empty q if its entries come from before a fork (see gc_wait.h): their
+ * memory may belong to a new thread of the child by now, so they are
+ * dropped without being read.  Caller holds the queue's lock. */
+static inline void
+fresh(gc_waitq *q)
+{
+    unsigned generation = gc_fork_generation();
+    if (q->generation != generation) {
+        q->head = q->tail = NULL;
+        atomic_store_explicit(&q->count, 0, memory_order_relaxed);
+        atomic_store_explicit(&q->empty, 1, memory_order_seq_cst);
+        q->generation = generation;
+    }
 }
 
 static void
@@ -22,6 +38,7 @@ set_empty(gc_waitq *q)
 void
 gc_waitq_push(gc_waitq *q, gc_entry *e)
 {
+    fresh(q);
     e->next = NULL;
     e->prev = q->tail;
     if (q->tail) {
@@ -32,7 +49,7 @@ gc_waitq_push(gc_waitq *q, gc_entry *e)
     }
     q->tail = e;
     e->linked = 1;
-    e->generation = gc_fork_generation();
+    e->generation = q->generation;
     set_empty(q);
     /* release: whoever sees the new count (acquire, in statistics) also
      * sees `empty` cleared, so it can act on the waiter it counted. */
@@ -42,6 +59,10 @@ gc_waitq_push(gc_waitq *q, gc_entry *e)
 void
 gc_waitq_unlink(gc_waitq *q, gc_entry *e)
 {
+    fresh(q);
+    if (e->linked && e->generation != q->generation) {
+        e->linked = 0; /* dropped with the queue's pre-fork entries */
+    }
     if (!e->linked) {
         return;
     }
@@ -67,28 +88,23 @@ gc_waitq_unlink(gc_waitq *q, gc_entry *e)
 gc_entry *
 gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
 {
-    unsigned generation = gc_fork_generation();
-    gc_entry *next;
-    for (gc_entry *e = q->head; e != NULL; e = next) {
-        next = e->next;
-        if (e->generation != generation) {
-            gc_waitq_unlink(q, e); /* its thread did not survive a fork */
-            continue;
+    fresh(q);
+    for (gc_entry *e = q->head; e != NULL; e = e->next) {
+        if (e->w != self && gc_waitq_claim_entry(q, e)) {
+            return e;
         }
-        if (e->w == self) {
-            continue;
-        }
-        uintptr_t expect = GC_SEL_WAITING;
-        /* seq_cst, also on failure: a waiter that paused to run a signal
-         * hook (sleep_in_place) re-arms with a seq_cst store of sel and
-         * then re-reads the channel; a claimer that changed the channel
-         * and then finds sel ABORTED must be ordered with that (Dekker, as
-         * in notify_some).  It also covers acquire (the owner's setup of
-         * the entry) and release (our writes into it that follow). */
-        if (atomic_compare_exchange_strong_explicit(
-                &e->w->sel, &expect, (uintptr_t)e, memory_order_seq_cst,
-                memory_order_seq_cst)) {
-            gc_waitq_unlink(q, e);
+    }
+    return NULL;
+}
+
+gc_entry *
+gc_waitq_first_waiting(gc_waitq *q)
+{
+    fresh(q);
+    for (gc_entry *e = q->head; e != NULL; e = e->next) {
+        /* acquire: pairs with the release of an abort or a claim. */
+        if (atomic_load_explicit(&e->w->sel, memory_order_acquire) ==
+            GC_SEL_WAITING) {
             return e;
         }
     }
@@ -96,14 +112,45 @@ gc_waitq_claim(gc_waitq *q, const gc_waiter *self)
 }
 
 int
-gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self)
+gc_waitq_claim_entry(gc_waitq *q, gc_entry *e)
 {
-    unsigned generation = gc_fork_generation();
+    uintptr_t expect = GC_SEL_WAITING;
+    /* seq_cst, also on failure: a waiter that paused to run a signal hook
+     * (sleep_in_place in gc_chan.c) re-arms with a seq_cst store of sel
+     * and then re-reads the channel; a claimer that changed the channel
+     * and then finds sel ABORTED must be ordered with that (Dekker, as in
+     * notify_some).  It also covers acquire (the owner's setup of the
+     * entry) and release (our writes into it that follow). */
+    if (!atomic_compare_exchange_strong_explicit(
+            &e->w->sel, &expect, (uintptr_t)e, memory_order_seq_cst,
+            memory_order_seq_cst)) {
+        return 0;
+    }
+    gc_waitq_unlink(q, e);
+    return 1;
+}
+
+gc_entry *
+gc_waitq_claim_newest(gc_waitq *q)
+{
+    fresh(q);
+    for (gc_entry *e = q->tail; e != NULL; e = e->prev) {
+        if (gc_waitq_claim_entry(q, e)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+int
+gc_waitq_has_waiting(gc_waitq *q, const gc_waiter *self)
+{
+    fresh(q);
     for (const gc_entry *e = q->head; e != NULL; e = e->next) {
         /* acquire: pairs with the release of a claim or an abort. */
-        if (e->w != self && e->generation == generation &&
-            atomic_load_explicit(&e->w->sel, memory_order_acquire) ==
-                GC_SEL_WAITING) {
+        if (e->w != self && atomic_load_explicit(&e->w->sel,
+                                                 memory_order_acquire) ==
+                                GC_SEL_WAITING) {
             return 1;
         }
     }
@@ -113,14 +160,7 @@ gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self)
 void
 gc_waitq_forget_forked(gc_waitq *q)
 {
-    unsigned generation = gc_fork_generation();
-    gc_entry *next;
-    for (gc_entry *e = q->head; e != NULL; e = next) {
-        next = e->next;
-        if (e->generation != generation) {
-            gc_waitq_unlink(q, e);
-        }
-    }
+    fresh(q);
 }
 
 void

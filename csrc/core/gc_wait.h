@@ -20,8 +20,14 @@
  *   - after a claim, the claimed entry is unlinked by the claimer (under
  *     the lock) and every other entry by its owner before gc_wait returns;
  *   - an entry queued before a fork() belongs, in the child, to a thread
- *     that does not exist there: it is never claimed, only unlinked by the
- *     next claim or statistics that meets it;
+ *     that does not exist there, and lives in memory the child may reuse
+ *     (glibc hands the stacks of the parent's other threads to the
+ *     child's new ones): it must never be read.  So a queue remembers the
+ *     fork generation of its entries, and the first locked access in a
+ *     child (every function below) empties it without walking it; an
+ *     owner unlinking an entry of an older generation (the forking thread
+ *     itself, when it forked from a signal handler run inside a wait) only
+ *     marks it unlinked;
  *   - `empty` equals (head == NULL) whenever the lock is free; it is read
  *     without the lock by notifiers that must not pay for the lock when
  *     nobody waits (see the seq_cst fences in gc_chan.c).
@@ -61,6 +67,7 @@ typedef struct gc_waitq {
     gc_entry *tail;
     _Atomic size_t count;   /* entries linked; written under the lock */
     _Atomic int empty;      /* 1 when no entry is linked */
+    unsigned generation;    /* fork generation of the entries (the lock) */
 } gc_waitq;
 
 void gc_waitq_init(gc_waitq *q);
@@ -72,9 +79,20 @@ void gc_waitq_unlink(gc_waitq *q, gc_entry *e);
  * (which may be NULL); unlink and return it, or NULL.  Entries of waiters
  * that already left (lost a select race) are skipped, not removed. */
 gc_entry *gc_waitq_claim(gc_waitq *q, const gc_waiter *self);
+/* The oldest entry whose waiter still waits, left where it is (a caller
+ * that must look at it before claiming it, e.g. a weighted semaphore
+ * checking that the oldest request fits), or NULL. */
+gc_entry *gc_waitq_first_waiting(gc_waitq *q);
+/* Claim entry e (from gc_waitq_first_waiting) and unlink it: 0 if its
+ * waiter left meanwhile. */
+int gc_waitq_claim_entry(gc_waitq *q, gc_entry *e);
+/* gc_waitq_claim from the other end: the newest entry whose waiter still
+ * waits (a pool handing work to its most recently idle thread). */
+gc_entry *gc_waitq_claim_newest(gc_waitq *q);
 /* Is there an entry of another waiter that is still waiting? */
-int gc_waitq_has_waiting(const gc_waitq *q, const gc_waiter *self);
-/* Unlink the entries left by threads that did not survive a fork. */
+int gc_waitq_has_waiting(gc_waitq *q, const gc_waiter *self);
+/* In a child after fork(): drop the entries left by the parent's threads
+ * (also done by every other function above on first use). */
 void gc_waitq_forget_forked(gc_waitq *q);
 
 /* Lock-free hint: may an entry be linked?  Pairs with the seq_cst fence

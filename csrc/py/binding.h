@@ -58,9 +58,27 @@
     X(PyObject, str_biased)        /* interned "biased" */            \
     X(PyObject, nothing_selected)  /* Selected(-1, None, False) */     \
     X(PyObject, spare_selected)    /* see select.c, "spare result" */
-#define GC_PY_CONTEXT_OBJECTS(X)
-#define GC_PY_TIMER_OBJECTS(X)
-#define GC_PY_SYNC_OBJECTS(X)
+#define GC_PY_CONTEXT_OBJECTS(X)                                            \
+    X(PyTypeObject, Context_Type)    /* gochan.Context */                   \
+    X(PyTypeObject, CancelFunc_Type) /* gochan.CancelFunc */                \
+    X(PyTypeObject, AfterFunc_Type)  /* stop() of Context.after_func */     \
+    X(PyObject, ctx_background)      /* background() */                     \
+    X(PyObject, ctx_todo)            /* todo() */
+#define GC_PY_TIMER_OBJECTS(X)                                              \
+    X(PyTypeObject, Timer_Type)  /* gochan.Timer */                         \
+    X(PyTypeObject, Ticker_Type) /* gochan.Ticker */
+#define GC_PY_SYNC_OBJECTS(X)                                               \
+    X(PyTypeObject, Mutex_Type)         /* gochan.Mutex */                  \
+    X(PyTypeObject, RWMutex_Type)       /* gochan.RWMutex */                \
+    X(PyTypeObject, RWMutexGuard_Type)  /* rw.read() and rw.write() */      \
+    X(PyTypeObject, Semaphore_Type)     /* gochan.Semaphore */              \
+    X(PyTypeObject, WaitGroup_Type)     /* gochan.WaitGroup */              \
+    X(PyTypeObject, Goroutine_Type)     /* gochan.Goroutine */              \
+    X(PyObject, go_running)   /* set of the goroutines not finished */      \
+    X(PyObject, go_idle)      /* capsule: gc_idle where workers wait */     \
+    X(PyObject, go_idle_gen)  /* fork generation go_idle was made in */     \
+    X(PyObject, go_start)     /* starts a worker thread (_goroutines.py) */ \
+    X(PyObject, go_report)    /* reports a lost exception (same) */
 
 #define GC_PY_STATE_FIELD(type, name) type *name;
 typedef struct gc_py_state {
@@ -74,7 +92,15 @@ typedef struct gc_py_state {
 int gc_py_select_init(PyObject *m, gc_py_state *st);
 int gc_py_context_init(PyObject *m, gc_py_state *st);
 int gc_py_timer_init(PyObject *m, gc_py_state *st);
+
+/* Timers (timer.c).  Start the dispatcher thread if it is not running in
+ * this process: the daemon thread that runs, with the GIL, the gc_task
+ * callbacks that the timer thread or a cancel() pushed (gc_dispatch.h).
+ * Call it, with the GIL, before registering anything that will push.  0,
+ * or -1 with an exception set. */
+int gc_py_dispatcher_ensure(gc_py_state *st);
 int gc_py_sync_init(PyObject *m, gc_py_state *st);
+int gc_py_limiter_init(PyObject *m, gc_py_state *st);
 
 /* The state of the module that defined `tp` (a type of this module). */
 static inline gc_py_state *

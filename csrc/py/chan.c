@@ -366,6 +366,9 @@ const char chan_send_many__doc__[] = PyDoc_STR(
 static PyObject *
 chan_send_sequence(PyObject *self, PyObject *seq, gc_py_wait *w)
 {
+    if (gc_py_wait_cancelled(w)) {
+        return chan_fail(self, GC_CANCELLED, OP_SEND, w);
+    }
     Py_ssize_t sent = 0;
     while (sent < PySequence_Fast_GET_SIZE(seq)) {
         PyObject **items = PySequence_Fast_ITEMS(seq) + sent;

@@ -415,7 +415,8 @@ module_exec(PyObject *m)
         return -1;
     }
     if (gc_py_select_init(m, st) < 0 || gc_py_context_init(m, st) < 0 ||
-        gc_py_timer_init(m, st) < 0 || gc_py_sync_init(m, st) < 0) {
+        gc_py_timer_init(m, st) < 0 || gc_py_sync_init(m, st) < 0 ||
+        gc_py_limiter_init(m, st) < 0) {
         return -1;
     }
     return 0;
