@@ -18,8 +18,6 @@ import pytest
 import gochan
 from conftest import LONG, SETTLE, run_python, wait_until
 
-needs_contexts = pytest.mark.skipif(not hasattr(gochan, "with_cancel"),
-                                    reason="contexts not built yet")
 
 
 def blocked_until(ch):
@@ -161,7 +159,6 @@ def test_signatures_are_introspectable():
 
 # --- contexts ------------------------------------------------------------------------------------
 
-@needs_contexts
 def test_join_raises_when_its_context_is_cancelled_while_waiting():
     ctx, cancel = gochan.with_cancel(gochan.background())
     ch = gochan.Chan()
@@ -173,7 +170,6 @@ def test_join_raises_when_its_context_is_cancelled_while_waiting():
     assert g.join(timeout=LONG) is None
 
 
-@needs_contexts
 def test_join_with_a_done_context_raises_even_when_finished():
     ctx, cancel = gochan.with_cancel(gochan.background())
     cancel()
@@ -183,7 +179,6 @@ def test_join_with_a_done_context_raises_even_when_finished():
         g.join(ctx=ctx)
 
 
-@needs_contexts
 def test_join_deadline_of_a_context_raises_deadline_exceeded():
     ch = gochan.Chan()
     g = gochan.go(blocked_until, ch)
@@ -224,7 +219,6 @@ def test_done_also_closes_when_the_function_raises():
         g.join()
 
 
-@pytest.mark.skipif(not hasattr(gochan, "select"), reason="select not built yet")
 def test_done_works_in_select():
     ch = gochan.Chan()
     g = gochan.go(blocked_until, ch)

@@ -20,10 +20,7 @@ import gochan
 from conftest import LONG, SETTLE, wait_until
 from gochan import _core, _ratelimit
 
-has_contexts = hasattr(gochan, "with_cancel")
-needs_contexts = pytest.mark.skipif(not has_contexts, reason="contexts not built yet")
 
-HAS_C_BUCKET = hasattr(_core, "_TokenBucket")
 
 
 @pytest.fixture(params=["c", "python"])
@@ -31,8 +28,6 @@ def Limiter(request):
     """Each limiter implementation: gochan.Limiter over the C bucket, and over the Python one."""
     if request.param == "python":
         return _ratelimit._PyLimiter
-    if not HAS_C_BUCKET:
-        pytest.skip("gochan._core has no _TokenBucket (csrc/py/limiter.c not registered)")
     assert issubclass(gochan.Limiter, _core._TokenBucket)
     return gochan.Limiter
 
@@ -495,8 +490,6 @@ def test_limiter_supports_weak_references(Limiter):
 
 
 def test_python_and_c_buckets_agree_on_random_calls():
-    if not HAS_C_BUCKET:
-        pytest.skip("gochan._core has no _TokenBucket")
     rng = random.Random(1234)
     for trial in range(50):
         rate = rng.choice([0.0, 0.5, 3.0, 10.0, 1e6, math.inf])
@@ -585,7 +578,6 @@ def test_wait_on_an_exhausted_zero_rate_returns_false_at_once(Limiter):
     assert time.monotonic() - start < 0.5
 
 
-@needs_contexts
 def test_wait_on_an_exhausted_zero_rate_waits_for_the_context(Limiter, spawn):
     lim = Limiter(0, 1)
     assert lim.allow()
@@ -599,7 +591,6 @@ def test_wait_on_an_exhausted_zero_rate_waits_for_the_context(Limiter, spawn):
     assert lim.tokens() == 0.0  # the booking went back
 
 
-@needs_contexts
 def test_wait_with_a_cancelled_context_raises_before_taking_anything(Limiter):
     # Port of Go's TestWaitSimple, "already-cancelled" (golang.org/x/time/rate/rate_test.go).
     lim = Limiter(10, 3)
@@ -610,7 +601,6 @@ def test_wait_with_a_cancelled_context_raises_before_taking_anything(Limiter):
     assert lim.tokens() == 3.0
 
 
-@needs_contexts
 def test_cancelling_the_context_wakes_wait_and_gives_the_tokens_back(Limiter, spawn):
     # Port of Go's TestWaitCancel (golang.org/x/time/rate/rate_test.go), with a slower refill so
     # that the tokens given back are visible.
@@ -628,7 +618,6 @@ def test_cancelling_the_context_wakes_wait_and_gives_the_tokens_back(Limiter, sp
     assert lim.wait(1, timeout=0)
 
 
-@needs_contexts
 def test_wait_beyond_the_context_deadline_fails_at_once(Limiter):
     # Port of Go's TestWaitTimeout (golang.org/x/time/rate/rate_test.go).
     lim = Limiter(10, 3)
@@ -644,7 +633,6 @@ def test_wait_beyond_the_context_deadline_fails_at_once(Limiter):
         cancel()
 
 
-@needs_contexts
 def test_timeout_shorter_than_the_deadline_returns_false(Limiter):
     lim = Limiter(1, 1)
     assert lim.allow()

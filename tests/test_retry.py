@@ -18,8 +18,6 @@ import gochan
 from conftest import LONG, SETTLE, wait_until
 from gochan import Backoff, Permanent, _retry, retry, retrying
 
-has_contexts = hasattr(gochan, "with_cancel")
-needs_contexts = pytest.mark.skipif(not has_contexts, reason="contexts not built yet")
 
 
 @pytest.fixture
@@ -164,7 +162,6 @@ def test_sleeps_for_real_between_attempts():
     assert 0.14 <= time.monotonic() - start < 1.5
 
 
-@needs_contexts
 def test_done_context_raises_before_the_first_attempt():
     ctx, cancel = gochan.with_cancel(gochan.background())
     cancel()
@@ -174,7 +171,6 @@ def test_done_context_raises_before_the_first_attempt():
     assert fn.calls == []
 
 
-@needs_contexts
 def test_cancelling_the_context_wakes_the_backoff_sleep_at_once(spawn):
     ctx, cancel = gochan.with_cancel(gochan.background())
     failure = OSError("down")
@@ -191,7 +187,6 @@ def test_cancelling_the_context_wakes_the_backoff_sleep_at_once(spawn):
     assert len(fn.calls) == 1
 
 
-@needs_contexts
 def test_context_deadline_during_the_backoff_raises_deadline_exceeded():
     with gochan.with_timeout(gochan.background(), 0.1) as ctx:
         start = time.monotonic()

@@ -17,8 +17,6 @@ import gochan
 from conftest import LONG, wait_for_receivers, wait_for_senders
 from gochan import Chan, Recv, Selected, Send, select
 
-has_contexts = hasattr(gochan, "with_cancel")
-has_timers = hasattr(gochan, "after")
 
 
 def stats(ch):
@@ -281,7 +279,6 @@ def test_wrong_view_direction_is_a_type_error():
         Send(ch.recv_only(), 1)
 
 
-@pytest.mark.skipif(not has_timers, reason="gochan.after is not built yet")
 def test_after_channel_works_as_a_case():
     never = Chan(0)
     index, value, ok = select(Recv(never), Recv(gochan.after(0.01)), timeout=LONG)
@@ -289,7 +286,17 @@ def test_after_channel_works_as_a_case():
     assert isinstance(value, float) and value <= time.monotonic()
 
 
-@pytest.mark.skipif(not has_contexts, reason="contexts are not built yet")
+def test_timer_and_ticker_channels_work_as_cases():
+    timer = gochan.Timer(0.01)
+    with gochan.Ticker(0.005) as ticker:
+        seen = set()
+        while len(seen) < 2:
+            index, value, ok = select(Recv(timer.c), Recv(ticker.c), timeout=LONG)
+            assert ok and isinstance(value, float)
+            seen.add(index)
+    timer.stop()
+
+
 def test_ctx_done_works_as_a_case(spawn):
     ctx, cancel = gochan.with_cancel(gochan.background())
     never = Chan(0)
@@ -302,7 +309,6 @@ def test_ctx_done_works_as_a_case(spawn):
 # --- contexts ----------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not has_contexts, reason="contexts are not built yet")
 def test_ctx_cancel_wakes_a_blocked_select_and_raises_its_error(spawn):
     ctx, cancel = gochan.with_cancel(gochan.background())
     a = Chan(0)
@@ -316,7 +322,6 @@ def test_ctx_cancel_wakes_a_blocked_select_and_raises_its_error(spawn):
     assert stats(a) == (0, 0)
 
 
-@pytest.mark.skipif(not has_contexts, reason="contexts are not built yet")
 def test_done_ctx_raises_before_trying_a_ready_case():
     ctx, cancel = gochan.with_cancel(gochan.background())
     cancel()
@@ -329,7 +334,6 @@ def test_done_ctx_raises_before_trying_a_ready_case():
     assert a.recv_nowait() == 1
 
 
-@pytest.mark.skipif(not has_contexts, reason="contexts are not built yet")
 def test_ctx_deadline_raises_deadline_exceeded():
     ctx, cancel = gochan.with_timeout(gochan.background(), 0.02)
     with pytest.raises(gochan.DeadlineExceeded):
@@ -337,7 +341,6 @@ def test_ctx_deadline_raises_deadline_exceeded():
     cancel()
 
 
-@pytest.mark.skipif(not has_contexts, reason="contexts are not built yet")
 def test_no_cases_with_ctx_waits_for_the_context(spawn):
     ctx, cancel = gochan.with_cancel(gochan.background())
     worker = spawn(select, ctx=ctx)

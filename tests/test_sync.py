@@ -18,8 +18,6 @@ import pytest
 import gochan
 from conftest import LONG, SETTLE, wait_until
 
-needs_contexts = pytest.mark.skipif(not hasattr(gochan, "with_cancel"),
-                                    reason="contexts not built yet")
 
 
 class Counter:
@@ -184,7 +182,6 @@ def test_mutex_handoff_between_two_threads():
     g.join(timeout=LONG)
 
 
-@needs_contexts
 def test_mutex_lock_raises_when_ctx_is_cancelled_while_waiting():
     m = gochan.Mutex()
     m.lock()
@@ -196,7 +193,6 @@ def test_mutex_lock_raises_when_ctx_is_cancelled_while_waiting():
     m.unlock()
 
 
-@needs_contexts
 def test_mutex_lock_with_a_done_ctx_raises_even_when_free():
     m = gochan.Mutex()
     with pytest.raises(gochan.Cancelled):
@@ -204,7 +200,6 @@ def test_mutex_lock_with_a_done_ctx_raises_even_when_free():
     assert not m.locked()
 
 
-@needs_contexts
 def test_mutex_lock_ctx_deadline_raises_deadline_exceeded():
     m = gochan.Mutex()
     m.lock()
@@ -375,7 +370,6 @@ def test_go_TestRWMutex(readers, iterations):
     rw.unlock()
 
 
-@needs_contexts
 @pytest.mark.parametrize("call", ["lock", "rlock"])
 def test_rwmutex_blocked_calls_raise_on_ctx_cancel(call):
     rw = gochan.RWMutex()
@@ -556,7 +550,6 @@ def test_semaphore_release_bad_arguments():
     sem.release(2)
 
 
-@needs_contexts
 def test_semaphore_acquire_raises_on_ctx_cancel_and_keeps_fifo():
     sem = gochan.Semaphore(1)
     sem.acquire()
@@ -677,7 +670,6 @@ def test_waitgroup_with_100_goroutines():
     assert gochan.num_goroutines() == 0  # each left the set before its done()
 
 
-@needs_contexts
 def test_waitgroup_wait_raises_on_ctx_cancel():
     wg = gochan.WaitGroup()
     wg.add()
