@@ -10,7 +10,8 @@ of the stream.
 Each stage gets only the view of a channel it needs: the generator a SendChan, the workers a
 RecvChan to read from and a SendChan to write to, the collector a RecvChan. A channel is closed by
 the side that sends into it, and every receiver simply iterates until the channel is closed and
-drained.
+drained. This pipeline runs to the end of its input; pipeline_cancel.py stops one mid-stream, and
+patterns.md builds the same stages with `generate` and `stage`.
 """
 
 import threading
