@@ -297,7 +297,8 @@ def test_pending_after_func_keeps_its_callable_alive_and_releases_it_after():
 
     fn = Fn()
     r = weakref.ref(fn)
-    gochan.after_func(D, fn)  # the Timer is dropped at once
+    # Long enough that the check below surely runs first, even on a loaded machine.
+    gochan.after_func(0.5, fn)  # the Timer is dropped at once
     called = fn.called
     del fn
     gc.collect()
