@@ -320,6 +320,28 @@ notify_some(gc_mutex *lock, gc_waitq *q, size_t n)
     }
 }
 
+void
+gc_chan_pass_on(gc_chan *ch, int dir)
+{
+    gc_ring *r = ch->ring;
+    if (!r) {
+        /* An unbuffered channel wakes waiters to retry only when it
+         * closes, and then wakes them all: nothing to pass on. */
+        return;
+    }
+    /* The seq_cst loads of ring_can_* see any change that a waiter which
+     * registered before them could have missed; a waiter registering
+     * after them re-checks the ring itself (case_ready). */
+    if (dir == GC_RECV ? ring_can_recv(r) : ring_can_send(r)) {
+        if (dir == GC_RECV) {
+            notify_some(&ch->recv_lock, &ch->recvq, 1);
+        }
+        else {
+            notify_some(&ch->lock, &ch->sendq, 1);
+        }
+    }
+}
+
 /* Claim every waiter of q (caller holds its lock), chained through
  * their `next` links for complete_all() to finish outside the lock. */
 static gc_entry *
@@ -1099,8 +1121,14 @@ gc_chan_op(gc_chan *ch, int dir, void **item, int64_t deadline,
             return ws;
         }
         /* Woken, or (never, as nothing is sent on a cancel channel) a
-         * value from it: its closing is what counts. */
+         * value from it: its closing is what counts.  A wake-up for ch
+         * that we do not use goes to the next waiter (gc_wait's GC_RETRY):
+         * else a value pushed to the buffer could wait there while another
+         * receiver sleeps. */
         if (cancel && gc_chan_closed(cancel)) {
+            if (ws == GC_RETRY && index == 0) {
+                gc_chan_pass_on(ch, dir);
+            }
             return GC_CANCELLED;
         }
         st = dir == GC_SEND ? gc_chan_try_send(ch, *item)

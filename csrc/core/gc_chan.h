@@ -143,6 +143,12 @@ typedef struct gc_unlock {
     int64_t poll_ns;
 } gc_unlock;
 
+/* For a waiter that gc_wait woke with GC_RETRY for a case (ch, dir) and
+ * that leaves without calling try_* again (its cancel channel closed): if
+ * the channel can proceed in that direction, wake the oldest waiter of
+ * that direction to try in its place.  One load when it cannot. */
+void gc_chan_pass_on(gc_chan *ch, int dir);
+
 /* Blocking send and receive: the try_/gc_wait loop of the comment at the
  * top, holding the caller's lock (`unlock`, may be NULL) except while it
  * waits.  Return GC_OK, GC_CLOSED, GC_TIMEOUT (a deadline <= now means
@@ -170,7 +176,9 @@ gc_status gc_chan_op(gc_chan *ch, int dir, void **item, int64_t deadline,
  *               at least once and starting with case *index (the case
  *               that was found ready or woken): a wake-up is handed to one
  *               waiter only, so one that ignored it could strand a value
- *               while another waiter sleeps;
+ *               while another waiter sleeps (a caller that leaves without
+ *               trying, e.g. because it was cancelled, hands the wake-up
+ *               on with gc_chan_pass_on);
  *   GC_TIMEOUT  the deadline passed (GC_FOREVER: never);
  *   GC_INTR     a signal interrupted the wait, which has been withdrawn.
  * Cases are registered in array order and a peer serves the oldest entry

@@ -31,7 +31,11 @@
  *   - the timer box outlives the context: the context and the timer heap
  *     each hold a reference to it; its `ctx` is cleared (under its lock)
  *     before the context is freed, and a fire takes a reference to the
- *     context only with try_incref, under that lock.
+ *     context only with try_incref, under that lock;
+ *   - `timer` is set before the context is linked to its parent (a
+ *     cancellation coming down reads it from then on) and never changes
+ *     once the context is shared; the timer is armed after linking, and
+ *     stopped again at once if a cancellation reached it meanwhile.
  */
 #include "gc_ctx.h"
 
@@ -57,7 +61,8 @@ struct gc_ctx {
     gc_ctx *parent;       /* counted reference, or NULL */
     gc_ctx *cause_src;    /* set once with state (see above) */
     int64_t deadline;     /* effective deadline; fixed at creation */
-    ctx_timer *timer;     /* own deadline's timer, or NULL; fixed */
+    ctx_timer *timer;     /* own deadline's timer, or NULL; fixed
+                           * before linking (see the invariants) */
     gc_ctx *children;     /* first linked child (lock) */
     size_t nchildren;     /* children linked (lock) */
     gc_ctx *sib_prev;     /* neighbours on the parent's list (the */
@@ -287,9 +292,12 @@ ctx_timer_fire(gc_timer *t, uint64_t seq, int64_t now)
     box_decref(box); /* the heap's reference, for this fire */
 }
 
-/* Arm c's own deadline.  GC_OK or GC_NOMEM. */
+/* Give c a timer box for its own deadline, not armed yet.  Done before c
+ * is linked to its parent: from then on a cancellation of the parent may
+ * reach c and read c->timer (stop_timer), so the field must be final by
+ * then.  GC_OK or GC_NOMEM. */
 static gc_status
-arm_deadline(gc_ctx *c, int64_t deadline)
+make_timer(gc_ctx *c)
 {
     ctx_timer *box = malloc(sizeof(*box));
     if (box == NULL) {
@@ -301,20 +309,36 @@ arm_deadline(gc_ctx *c, int64_t deadline)
     }
     gc_timer_init(&box->tm, ctx_timer_fire);
     box->ctx = c;
-    /* The context's reference and the heap's, taken before the timer can
-     * fire (its fire drops the heap's). */
-    atomic_init(&box->refs, 2);
-    /* Set before the timer can fire: the fire's cancel reads it. */
+    /* The context's reference; the heap's is taken by arm_deadline. */
+    atomic_init(&box->refs, 1);
     c->timer = box;
+    return GC_OK;
+}
+
+/* Arm c's own deadline (c->timer from make_timer).  GC_OK or GC_NOMEM. */
+static gc_status
+arm_deadline(gc_ctx *c, int64_t deadline)
+{
+    ctx_timer *box = c->timer;
+    /* The heap's reference, taken before the timer can fire (its fire
+     * drops it).  relaxed: we hold the context's reference. */
+    atomic_fetch_add_explicit(&box->refs, 1, memory_order_relaxed);
     gc_mutex_lock(&box->lock);
-    int was_pending = 0;
-    gc_status st = gc_timer_start(&box->tm, deadline, &was_pending);
+    gc_status st = gc_timer_start(&box->tm, deadline, NULL);
     gc_mutex_unlock(&box->lock);
     if (st != GC_OK) {
-        c->timer = NULL;
-        gc_mutex_destroy(&box->lock);
-        free(box);
+        box_decref(box); /* never in the heap: not the last reference */
         return st;
+    }
+    /* A cancellation that reached c since it was linked looked for the
+     * timer before we armed it, and found nothing to stop: stop it now.
+     * Airtight: that cancellation stored the state (release, under c's
+     * lock) before it took box->lock in stop_timer; if its stop_timer came
+     * before our start, our box->lock comes after its unlock, so this
+     * acquire load sees the state; if it came after, it stopped the timer
+     * itself. */
+    if (gc_ctx_state(c) != GC_CTX_ACTIVE) {
+        stop_timer(c, 0);
     }
     return GC_OK;
 }
@@ -340,6 +364,18 @@ gc_ctx_new(gc_ctx *parent, int64_t deadline)
     atomic_init(&c->refs, 1);
     c->notify.prev = c->notify.next = &c->notify;
     c->deadline = deadline;
+
+    /* The deadline is c's own unless an ancestor's is as early (that one
+     * is enforced by the ancestor's timer). */
+    int own = deadline != GC_FOREVER &&
+              (parent == NULL || deadline < parent->deadline);
+    int expired = own && deadline <= gc_now_ns();
+    if (own && !expired && make_timer(c) != GC_OK) {
+        gc_chan_free(c->done, NULL, NULL);
+        gc_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+    }
 
     int inherited = GC_CTX_ACTIVE;
     gc_ctx *inherited_src = NULL;
@@ -368,19 +404,19 @@ gc_ctx_new(gc_ctx *parent, int64_t deadline)
     }
 
     if (inherited != GC_CTX_ACTIVE) {
+        if (c->timer != NULL) {
+            /* Never armed, and c is still ours alone. */
+            box_decref(c->timer);
+            c->timer = NULL;
+        }
         (void)cancel_tree(c, inherited, inherited_src);
     }
-    else if (deadline != GC_FOREVER && deadline == c->deadline &&
-             (parent == NULL || deadline < parent->deadline)) {
-        /* The deadline is c's own (an ancestor's earlier one is enforced
-         * by that ancestor's timer). */
-        if (deadline <= gc_now_ns()) {
-            (void)gc_ctx_cancel(c, GC_CTX_DEADLINE_EXCEEDED);
-        }
-        else if (arm_deadline(c, deadline) != GC_OK) {
-            gc_ctx_decref(c);
-            return NULL;
-        }
+    else if (expired) {
+        (void)gc_ctx_cancel(c, GC_CTX_DEADLINE_EXCEEDED);
+    }
+    else if (c->timer != NULL && arm_deadline(c, deadline) != GC_OK) {
+        gc_ctx_decref(c);
+        return NULL;
     }
     return c;
 }
@@ -411,12 +447,18 @@ gc_ctx_err(gc_ctx *c)
                owner->parent->deadline == c->deadline) {
             owner = owner->parent;
         }
-        (void)gc_ctx_cancel(owner, GC_CTX_DEADLINE_EXCEEDED);
-        state = gc_ctx_state(c);
-        if (state == GC_CTX_ACTIVE) {
-            /* Another cancellation of an ancestor is on its way down. */
-            return GC_CTX_ACTIVE;
+        if (!gc_ctx_cancel(owner, GC_CTX_DEADLINE_EXCEEDED) &&
+            gc_ctx_state(c) == GC_CTX_ACTIVE) {
+            /* The owner was cancelled by something else (its timer, a
+             * cancel(), an ancestor) whose work list has not reached c
+             * yet.  Do for c what that cancellation is about to do, with
+             * the owner's reason and cause: it reaches every descendant
+             * linked when the owner was cancelled, which c is (c is
+             * active, so it was not born cancelled).  Whichever of the two
+             * cancels c first wins, with the same outcome. */
+            (void)cancel_tree(c, gc_ctx_state(owner), gc_ctx_cause_src(owner));
         }
+        state = gc_ctx_state(c);
     }
     /* The state leaves ACTIVE a moment before the canceller closes the
      * done channel.  Whoever sees the state first closes it, so that a

@@ -103,7 +103,10 @@ size_t gc_ctx_children(gc_ctx *c);
  * for it: the caller acts at once).  remove unregisters it: 1 if it was
  * registered (fn will not be called), 0 if it was not (fn has been called
  * or is being called, or the node was never added or already removed).
- * The caller keeps c alive while a node is registered. */
+ * The caller keeps c alive while a node is registered, and the node itself
+ * valid until fn(node) has been called: after a remove() that says 0, the
+ * cancelling thread may not have read the node yet (it reads fn from it
+ * and then calls it).  Nor may a node be added again before its fn ran. */
 void gc_ctx_notify_init(gc_ctx_notify *node, void (*fn)(gc_ctx_notify *));
 int gc_ctx_notify_add(gc_ctx *c, gc_ctx_notify *node);
 int gc_ctx_notify_remove(gc_ctx *c, gc_ctx_notify *node);

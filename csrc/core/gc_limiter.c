@@ -12,7 +12,9 @@
 
 #include "gc_limiter.h"
 
-/* a + b, saturating at +-GC_FOREVER (no time here is ever INT64_MIN). */
+/* a + b, saturating at +-GC_FOREVER.  Any int64 may come in (the
+ * binding's internal methods pass INT64_MIN through); the tests decide
+ * before anything could overflow. */
 static int64_t
 sat_add(int64_t a, int64_t b)
 {
@@ -25,10 +27,17 @@ sat_add(int64_t a, int64_t b)
     return a + b;
 }
 
+/* a - b, saturating likewise (not sat_add(a, -b): -INT64_MIN overflows). */
 static int64_t
 sat_sub(int64_t a, int64_t b)
 {
-    return sat_add(a, -b);
+    if (b < 0 && a > GC_FOREVER + b) {
+        return GC_FOREVER;
+    }
+    if (b > 0 && a < -GC_FOREVER + b) {
+        return -GC_FOREVER;
+    }
+    return a - b;
 }
 
 /* Tokens gained in d nanoseconds.  A zero duration gains nothing even at

@@ -17,7 +17,8 @@
  *   - only try_send/try_recv move payloads (the gc_chan.h rule), so a
  *     select moves them under its caller's lock like any other operation;
  *   - `cancel` is checked before anything moves and after every wake-up,
- *     so a select that returns GC_CANCELLED has done nothing.
+ *     so a select that returns GC_CANCELLED has done nothing (except pass
+ *     on a wake-up it will not use, gc_chan_pass_on).
  */
 #include "gc_select.h"
 
@@ -160,6 +161,11 @@ select_loop(gc_case *cases, size_t n, int flags, int64_t deadline,
         /* Woken (or, never in practice, handed a value on the cancel
          * channel, which nobody sends on): see what changed. */
         if (cancelled(cancel)) {
+            /* A wake-up for case k that we leave unused goes on to the
+             * next waiter of its channel (gc_wait's GC_RETRY). */
+            if (st == GC_RETRY && k < n && waiting[k].ch) {
+                gc_chan_pass_on(waiting[k].ch, waiting[k].dir);
+            }
             return GC_CANCELLED;
         }
         first = k < n ? order[k] : n;

@@ -29,7 +29,10 @@
  *   - RWMutex: readers enter by the fast path only while no writer holds
  *     the lock or waits for it; a writer's unlock admits the readers queued
  *     at that moment (adding them to the count under the queue's lock), so
- *     readers and writers take turns;
+ *     readers and writers take turns.  The waiting-writer count belongs to
+ *     one fork generation: in a child after fork() the writers it counts
+ *     do not exist, and the child's first slow path drops them (see
+ *     rw_forget_forked);
  *   - Semaphore: tokens go to waiters only under the queue's lock, oldest
  *     first, and only while the oldest one fits (FIFO);
  *   - idle workers: an item is only ever handed over by completing a
@@ -323,6 +326,7 @@ int
 gc_rw_init(gc_rw *rw)
 {
     atomic_init(&rw->state, 0);
+    atomic_init(&rw->generation, gc_fork_generation());
     if (gc_mutex_init(&rw->lock) != 0) {
         return -1;
     }
@@ -339,6 +343,37 @@ gc_rw_destroy(gc_rw *rw)
     gc_mutex_destroy(&rw->lock);
 }
 
+/* In a child after fork(), the writers counted as waiting are the
+ * parent's: none exists here (the forking thread's own, if it forked from
+ * a signal handler run inside gc_rw_lock, is announced again by that call),
+ * and they would keep the child's readers out for ever.  The first call
+ * here in a new generation drops them all, under the lock; every writer
+ * calls this before it announces itself, so no writer of the child is
+ * dropped.  Returns whether it dropped anything. */
+static int
+rw_forget_forked(gc_rw *rw)
+{
+    unsigned generation = gc_fork_generation();
+    /* acquire: pairs with the release store below, so that a writer that
+     * sees the new generation announces itself after the drop. */
+    if (atomic_load_explicit(&rw->generation, memory_order_acquire) ==
+        generation) {
+        return 0;
+    }
+    int dropped = 0;
+    gc_mutex_lock(&rw->lock);
+    if (atomic_load_explicit(&rw->generation, memory_order_relaxed) !=
+        generation) {
+        /* seq_cst: like every change of the state (Dekker with ready()). */
+        dropped = (atomic_fetch_and(&rw->state, ~GC_RW_WAITING_MASK) &
+                   GC_RW_WAITING_MASK) != 0;
+        atomic_store_explicit(&rw->generation, generation,
+                              memory_order_release);
+    }
+    gc_mutex_unlock(&rw->lock);
+    return dropped;
+}
+
 int
 gc_rw_try_rlock(gc_rw *rw)
 {
@@ -352,6 +387,10 @@ gc_rw_try_rlock(gc_rw *rw)
                 memory_order_relaxed)) {
             return 1;
         }
+    }
+    /* Kept out by waiting writers: they may be a parent's, after fork. */
+    if ((s & GC_RW_WAITING_MASK) && rw_forget_forked(rw)) {
+        return gc_rw_try_rlock(rw);
     }
     return 0;
 }
@@ -459,6 +498,8 @@ gc_rw_lock(gc_rw *rw, int64_t deadline, gc_chan *cancel, const gc_unlock *u)
     if (gc_rw_try_lock(rw)) {
         return GC_OK;
     }
+    (void)rw_forget_forked(rw); /* before we count among the waiting */
+    unsigned generation = gc_fork_generation();
     /* From here on new readers wait.  seq_cst: Dekker with their
      * ready(), and with runlock's view of the waiting writers. */
     atomic_fetch_add(&rw->state, GC_RW_WAITING_WRITER);
@@ -481,6 +522,15 @@ gc_rw_lock(gc_rw *rw, int64_t deadline, gc_chan *cancel, const gc_unlock *u)
         }
         size_t index;
         st = wait_on(&rw->wwait, GC_RECV, NULL, cancel, deadline, u, &index);
+        if (gc_fork_generation() != generation) {
+            /* A signal handler run inside our wait forked, and this is
+             * the child: our announcement may have been dropped with the
+             * parent's writers, so make it anew (once they are dropped)
+             * before anything takes it back. */
+            (void)rw_forget_forked(rw);
+            generation = gc_fork_generation();
+            atomic_fetch_add(&rw->state, GC_RW_WAITING_WRITER);
+        }
         /* Writers are only ever woken to retry, never handed the lock. */
         if (st == GC_TIMEOUT || st == GC_INTR) {
             break;

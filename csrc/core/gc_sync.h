@@ -104,6 +104,8 @@ typedef struct gc_rw {
     gc_waitq wq;            /* writers waiting, oldest first */
     gc_waitable rwait;      /* {&lock, &rq, ready: a reader may enter} */
     gc_waitable wwait;      /* {&lock, &wq, ready: a writer may enter} */
+    _Atomic unsigned generation; /* fork generation of the waiting-writer
+                                  * count (written under lock) */
 } gc_rw;
 
 int gc_rw_init(gc_rw *rw);

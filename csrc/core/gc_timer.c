@@ -508,10 +508,14 @@ chantimer_alloc(int64_t period)
         free(ct);
         return NULL;
     }
+    if (gc_mutex_init(&ct->lock) != 0) {
+        gc_chan_free(ct->ch, NULL, NULL);
+        free(ct);
+        return NULL;
+    }
     gc_timer_init(&ct->tm, chantimer_fire);
     /* relaxed: not shared yet. */
     atomic_init(&ct->refs, 1);
-    gc_mutex_init(&ct->lock);
     ct->period = period;
     ct->when = GC_FOREVER;
     ct->armed = 0;

@@ -17,6 +17,9 @@
  *     cancelled or just dropped, leave its list empty;
  *   - a child dropped while its parent is being cancelled on another
  *     thread (the refcount race of the weak links), over and over;
+ *   - children with deadlines created while the parent is cancelled all
+ *     end cancelled with no timer left in the heap (and no race on the
+ *     child's timer field, for ThreadSanitizer);
  *   - deadlines: fired by the timer thread (GC_CTX_DEADLINE_EXCEEDED, done
  *     closed) no earlier than due; inherited from the parent when earlier;
  *     a deadline already past gives a context already expired; err() acts
@@ -447,6 +450,53 @@ test_children_created_while_the_parent_is_cancelled(void)
     }
 }
 
+/* The same race with children that have deadlines of their own: every
+ * child ends cancelled and none leaves its timer in the heap (a child
+ * linked just before the cancel used to arm its timer after the cancel had
+ * looked for it: its `timer` field was written unsynchronized, a data race
+ * that ThreadSanitizer reports, and the timer stayed pending). */
+typedef struct deadline_race {
+    gc_ctx *parent;
+    gc_ctx *kids[8];
+    atomic_int made;
+} deadline_race;
+
+static void *
+create_kids_with_deadlines(void *arg)
+{
+    deadline_race *r = arg;
+    int64_t far = gc_now_ns() + 3600000 * GC_MS;
+    for (size_t i = 0; i < 8; i++) {
+        r->kids[i] = gc_ctx_new(r->parent, far);
+        CHECK(r->kids[i] != NULL);
+        atomic_store(&r->made, (int)i + 1);
+    }
+    return NULL;
+}
+
+static void
+test_children_with_deadlines_created_while_the_parent_is_cancelled(void)
+{
+    size_t before = gc_timer_pending_count();
+    for (int round = 0; round < 2000; round++) {
+        deadline_race r;
+        atomic_store(&r.made, 0);
+        r.parent = gc_ctx_new(NULL, GC_FOREVER);
+        pthread_t a = gc_test_spawn(create_kids_with_deadlines, &r);
+        /* Cancel while the first children are being made. */
+        while (atomic_load(&r.made) < 1 + round % 3)
+            gc_cpu_relax();
+        CHECK_EQ(gc_ctx_cancel(r.parent, GC_CTX_CANCELLED), 1);
+        gc_test_join(a);
+        for (size_t i = 0; i < 8; i++)
+            CHECK_EQ(gc_ctx_state(r.kids[i]), GC_CTX_CANCELLED);
+        CHECK_EQ(gc_timer_pending_count(), before);
+        for (size_t i = 0; i < 8; i++)
+            gc_ctx_decref(r.kids[i]);
+        gc_ctx_decref(r.parent);
+    }
+}
+
 /* ---- deadlines ---------------------------------------------------------- */
 
 static void
@@ -490,7 +540,10 @@ test_deadline_is_inherited_when_earlier(void)
     CHECK_PTR_EQ(gc_ctx_cause_src(sooner), sooner);
     CHECK_EQ(gc_ctx_state(parent), GC_CTX_ACTIVE);
 
+    /* The parent's cancellation reaches its children one after the
+     * other: wait for each of them. */
     wait_done(later, 10000 * GC_MS);
+    wait_done(none, 10000 * GC_MS);
     CHECK(gc_now_ns() >= now + 30 * GC_MS);
     CHECK_EQ(gc_ctx_state(later), GC_CTX_DEADLINE_EXCEEDED);
     CHECK_EQ(gc_ctx_state(none), GC_CTX_DEADLINE_EXCEEDED);
@@ -576,7 +629,9 @@ test_contexts_dropped_as_their_deadlines_fire(void)
         for (size_t i = 0; i < 32; i++)
             gc_ctx_decref(kids[i]);
     }
-    CHECK_EQ(gc_ctx_children(parent), 0);
+    /* A fire in flight holds its context for the time of its cancel: the
+     * last of them unlinks it a moment after our decref. */
+    WAIT_UNTIL(gc_ctx_children(parent) == 0, 10000);
     gc_ctx_decref(parent);
 }
 
@@ -772,6 +827,7 @@ main(void)
     GC_RUN(test_million_short_lived_children_leave_the_parent_list_empty);
     GC_RUN(test_children_dropped_while_the_parent_is_cancelled);
     GC_RUN(test_children_created_while_the_parent_is_cancelled);
+    GC_RUN(test_children_with_deadlines_created_while_the_parent_is_cancelled);
     GC_RUN(test_deadline_fires_from_the_timer_thread);
     GC_RUN(test_deadline_is_inherited_when_earlier);
     GC_RUN(test_deadline_in_the_past_gives_an_expired_context);

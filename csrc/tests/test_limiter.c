@@ -7,7 +7,8 @@
  *     cancelling gives back what later reservations leave, once;
  *   - a clock that goes backwards refills nothing;
  *   - rates of 0, of +inf and too small to refill within an int64 of
- *     nanoseconds, and times near GC_FOREVER, give no overflow (UBSan);
+ *     nanoseconds, and times near GC_FOREVER or at INT64_MIN, give no
+ *     overflow (UBSan);
  *   - threads calling allow, reserve, cancel, set_rate and set_burst at
  *     once take exactly the tokens there are (and TSan sees no race).
  * Ports of Go's tests (golang.org/x/time/rate/rate_test.go):
@@ -320,6 +321,25 @@ test_every_call_at_once_from_threads(void)
     gc_limiter_destroy(&shared);
 }
 
+/* The binding's internal _reserve and _cancel take any int64 time, -2**63
+ * included.  A clock that went back that far refills nothing, as any
+ * other step back (no overflow: the difference of two times used to be
+ * computed as a + -b, and -INT64_MIN overflows, which UBSan reports). */
+static void
+test_the_most_negative_time_refills_nothing_and_never_overflows(void)
+{
+    gc_limiter l;
+    CHECK_EQ(gc_limiter_init(&l, 1, 1), 0);
+    check_tokens(&l, INT64_MIN, 1);
+    gc_reservation r = gc_limiter_reserve(&l, INT64_MIN, 1, 0);
+    CHECK(r.ok);
+    CHECK_EQ(r.time_to_act, INT64_MIN);
+    check_tokens(&l, INT64_MIN, 0);
+    gc_reservation made_up = {1, 1, INT64_MIN, 1.0};
+    gc_limiter_cancel(&l, &made_up, INT64_MIN);
+    gc_limiter_destroy(&l);
+}
+
 int
 main(void)
 {
@@ -330,6 +350,7 @@ main(void)
     GC_RUN(test_reserve_and_cancel);
     GC_RUN(test_reserve_within_a_maximum_wait);
     GC_RUN(test_extreme_rates_and_times);
+    GC_RUN(test_the_most_negative_time_refills_nothing_and_never_overflows);
     GC_RUN(test_simultaneous_requests_take_exactly_the_burst);
     GC_RUN(test_every_call_at_once_from_threads);
     return 0;

@@ -20,7 +20,9 @@
  *   - RWMutex: readers share, writers exclude; a waiting writer blocks new
  *     readers; a writer's unlock admits the readers queued then, before
  *     the next writer; a writer that gives up lets the readers it held
- *     back in;
+ *     back in; after fork(), writers that waited in the parent do not
+ *     keep the child's readers out, and a writer that forked from a
+ *     signal handler inside its own wait is counted once in the child;
  *   - Semaphore: FIFO service even when a later request would fit;
  *     try_acquire fails while anyone is queued; a waiter leaving the head
  *     of the queue lets the next ones in;
@@ -39,6 +41,7 @@
  * TestLargeAcquireDoesntStarve.
  */
 #include <signal.h>
+#include <sys/wait.h>
 
 #include "gc_sync.h"
 #include "gc_test.h"
@@ -621,6 +624,129 @@ test_rwmutex_waiting_writer_blocks_new_readers(void)
     CHECK_ST(op_join(w), GC_OK);
     CHECK(gc_rw_try_rlock(&rw));
     CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
+    CHECK_EQ(atomic_load(&rw.state), 0);
+    free(w);
+    gc_rw_destroy(&rw);
+}
+
+/* After fork() the child has only the thread that forked: a writer that
+ * was waiting in the parent does not exist there, so its announcement
+ * must not keep the child's readers out for ever (writers still get in,
+ * and readers after them). */
+static void
+test_rwmutex_parents_waiting_writer_lets_childs_readers_in(void)
+{
+    gc_rw rw;
+    CHECK_EQ(gc_rw_init(&rw), 0);
+    CHECK(gc_rw_try_rlock(&rw));
+    op *w = op_new();
+    w->release = 1;
+    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        alarm(30); /* a hung child dies instead of outliving the test */
+        if (gc_rw_runlock(&rw) != GC_SYNC_OK) {
+            _exit(2);
+        }
+        if (gc_rw_rlock(&rw, gc_deadline_after(2000 * GC_MS), NULL, NULL) !=
+            GC_OK) {
+            _exit(3); /* the parent's writer kept us out */
+        }
+        if (gc_rw_lock(&rw, gc_deadline_after(20 * GC_MS), NULL, NULL) !=
+                GC_TIMEOUT ||
+            gc_rw_runlock(&rw) != GC_SYNC_OK || !gc_rw_try_lock(&rw) ||
+            gc_rw_unlock(&rw) != GC_SYNC_OK || !gc_rw_try_rlock(&rw) ||
+            gc_rw_runlock(&rw) != GC_SYNC_OK || atomic_load(&rw.state) != 0) {
+            _exit(4);
+        }
+        _exit(0);
+    }
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+    /* The parent is unchanged: its writer gets in once we leave. */
+    check_still_blocked(w);
+    CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
+    WAIT_UNTIL(atomic_load(&w->done), 10000);
+    CHECK_ST(op_join(w), GC_OK);
+    CHECK_EQ(atomic_load(&rw.state), 0);
+    free(w);
+    gc_rw_destroy(&rw);
+}
+
+/* The same when the fork comes from a signal handler run inside a writer's
+ * own wait (the `interrupted` hook, called here every poll_ns): in the
+ * child the forking writer keeps waiting, counted once, while the other
+ * parent writer is forgotten. */
+static pid_t hook_child; /* 0: not forked yet; -1: we are the child */
+
+static int
+fork_from_the_hook(void)
+{
+    if (hook_child == 0) {
+        fflush(stdout);
+        fflush(stderr);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        hook_child = pid == 0 ? -1 : pid;
+    }
+    return 0; /* go on waiting, in the parent and in the child */
+}
+
+typedef struct forking_writer {
+    gc_rw *rw;
+    gc_status st;
+} forking_writer;
+
+static void *
+forking_writer_main(void *arg)
+{
+    forking_writer *f = arg;
+    const gc_unlock u = {.interrupted = fork_from_the_hook,
+                         .poll_ns = 10 * GC_MS};
+    f->st = gc_rw_lock(f->rw, gc_deadline_after(300 * GC_MS), NULL, &u);
+    if (hook_child == -1) {
+        /* The child: only the parent's reader (which never leaves) is
+         * counted; no writer waits or holds. */
+        uint64_t s = atomic_load(&f->rw->state);
+        if (f->st != GC_TIMEOUT) {
+            _exit(2);
+        }
+        if (s != GC_RW_READER || !gc_rw_try_rlock(f->rw) ||
+            gc_rw_runlock(f->rw) != GC_SYNC_OK) {
+            _exit(3);
+        }
+        _exit(0);
+    }
+    return NULL;
+}
+
+static void
+test_rwmutex_writer_forking_inside_its_wait_stays_counted_once(void)
+{
+    gc_rw rw;
+    CHECK_EQ(gc_rw_init(&rw), 0);
+    CHECK(gc_rw_try_rlock(&rw));
+    op *w = op_new();
+    w->release = 1;
+    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    hook_child = 0;
+    forking_writer f = {&rw, (gc_status)-1};
+    pthread_t t = gc_test_spawn(forking_writer_main, &f);
+    gc_test_join(t);
+    CHECK_ST(f.st, GC_TIMEOUT);
+    CHECK(hook_child > 0);
+    int status = 0;
+    CHECK_EQ(waitpid(hook_child, &status, 0), hook_child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+    CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
+    WAIT_UNTIL(atomic_load(&w->done), 10000);
+    CHECK_ST(op_join(w), GC_OK);
     CHECK_EQ(atomic_load(&rw.state), 0);
     free(w);
     gc_rw_destroy(&rw);
@@ -1341,6 +1467,8 @@ main(void)
     GC_RUN(test_rwmutex_misuse);
     GC_RUN(test_rwmutex_readers_share_writers_exclude);
     GC_RUN(test_rwmutex_waiting_writer_blocks_new_readers);
+    GC_RUN(test_rwmutex_parents_waiting_writer_lets_childs_readers_in);
+    GC_RUN(test_rwmutex_writer_forking_inside_its_wait_stays_counted_once);
     GC_RUN(test_rwmutex_writer_unlock_admits_queued_readers_first);
     GC_RUN(test_rwmutex_writer_giving_up_lets_readers_in);
     GC_RUN(test_go_TestRWMutex);
