@@ -68,17 +68,24 @@ $(CTEST_BINS): $(CTEST_DIR)/%: $(CTEST_DIR)/obj/tests/%.o $(CORE_OBJS)
 
 # --- targets ---------------------------------------------------------------
 
-.PHONY: help sysdeps build venvs demo bench test ctest pytest format \
-	format-check clean distclean
+.PHONY: help sysdeps build venvs demo bench test ctest pytest typecheck docs \
+	format format-check clean distclean pytest-asan
 
 help:
 	@echo "make demo          build for python3, run benchmarks/demo.py"
-	@echo "make test          ctest under TSan, ASan, UBSan, then pytest on"
-	@echo "                   every CPython >= 3.10 found ($(PY_TAGS))"
+	@echo "make test          ctest under TSan, ASan, UBSan, typecheck, docs, then"
+	@echo "                   pytest on every CPython >= 3.10 found ($(PY_TAGS))"
+	@echo "                   and pytest-asan"
 	@echo "make ctest SAN=x   C tests built with -fsanitize=x (thread, address,"
 	@echo "                   undefined, or empty for none) into build/ctest-x/"
 	@echo "make pytest        pytest on every CPython (PY_TAGS=3.12 for one;"
 	@echo "                   PYTEST_ARGS='-q tests/test_x.py -x' to choose)"
+	@echo "make pytest-asan   pytest on python3 with the extension built with ASan"
+	@echo "                   and UBSan into build/asan-$(PY3)/ (PYTEST_ARGS too)"
+	@echo "make typecheck     mypy --strict over docs/examples and tests/typing,"
+	@echo "                   then stubtest of gochan/__init__.pyi (python3)"
+	@echo "make docs          the guide and API reference with Sphinx, warnings"
+	@echo "                   as errors, into build/docs/ (python3)"
 	@echo "make bench         build for python3, run benchmarks/run.py"
 	@echo "make build         venv .venv/$(PY3)/ for python3, extension built"
 	@echo "make venvs         the same for every CPython found"
@@ -106,7 +113,12 @@ test:
 		echo "=== make ctest SAN=$$san"; \
 		$(MAKE) ctest SAN=$$san || failed+=("ctest SAN=$$san"); \
 	done; \
+	echo "=== make typecheck"; \
+	$(MAKE) typecheck || failed+=(typecheck); \
+	echo "=== make docs"; \
+	$(MAKE) docs || failed+=(docs); \
 	$(MAKE) pytest || failed+=(pytest); \
+	$(MAKE) pytest-asan || failed+=(pytest-asan); \
 	if [[ $${#failed[@]} -ne 0 ]]; then \
 		echo "make test failed: $${failed[*]}" >&2; \
 		exit 1; \
@@ -117,6 +129,27 @@ ctest: $(CTEST_BINS)
 
 pytest: venvs
 	tools/run-pytest $(PY_TAGS)
+
+# A separate sanitized build (tools/asan-pytest): the extensions in gochan/
+# stay as they are.
+pytest-asan: build
+	tools/asan-pytest $(PY3) $(PYTEST_ARGS)
+
+# The stubs are checked against the extension built for python3; the examples
+# and tests/typing/ are type-checked against the stubs.
+typecheck: build
+	tools/venv --no-build $(PY3) typing
+	$(py3_python) -m mypy --strict --cache-dir build/mypy-cache \
+		docs/examples tests/typing
+	$(py3_python) -m mypy.stubtest gochan --mypy-config-file pyproject.toml \
+		--allowlist tools/stubtest-allowlist.txt
+
+# -E: every page is read again, as api.rst shows docstrings that Sphinx cannot
+# see change; -W --keep-going: every warning is reported, and any fails.
+docs: build
+	tools/venv --no-build $(PY3) docs
+	$(py3_python) -m sphinx -b html -E -W --keep-going -q \
+		-d build/docs-doctrees docs build/docs
 
 C_FILES = $(sort $(wildcard csrc/*/*.c csrc/*/*.h))
 

@@ -10,6 +10,8 @@ The contexts themselves (``Context``, ``CancelFunc``, ``background()``, ``todo()
 
 from __future__ import annotations
 
+from typing import Literal
+
 from gochan import _core
 
 __all__ = ["CancelPair", "with_cancel", "with_cancel_cause", "with_deadline", "with_timeout"]
@@ -31,7 +33,7 @@ class CancelPair(tuple):
     def __enter__(self) -> _core.Context:
         return self[0]
 
-    def __exit__(self, exc_type, exc_value, traceback) -> bool:
+    def __exit__(self, exc_type, exc_value, traceback) -> Literal[False]:
         self[1]()
         return False
 

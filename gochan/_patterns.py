@@ -15,10 +15,11 @@ while anything blocks.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import islice
 from time import perf_counter
-from typing import Any
+from types import GenericAlias
+from typing import Any, Literal
 
 from gochan import _core
 
@@ -42,11 +43,17 @@ def _check_count(name: str, value: object, minimum: int) -> int:
 
 def _check_callable(fn: object) -> None:
     if not callable(fn):
-        raise TypeError(f"expected a callable, got {type(fn).__name__}")
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
 
 
 def _check_capacity(cap: object) -> int:
     return _check_count("cap", cap, 0)
+
+
+def _check_ctx(ctx: object) -> None:
+    # Checked by the caller: a goroutine would only report the error after the fact.
+    if ctx is not None and not isinstance(ctx, _core.Context):
+        raise TypeError(f"ctx must be a gochan Context or None, got {type(ctx).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,12 +83,14 @@ class Group:
         assert results == {"alpha": 5, "beta": 4, "gamma": 5}
     """
 
-    __slots__ = ("ctx", "_cancel", "_tokens", "_lock", "_running", "_idle", "_error", "_failed")
+    __slots__ = ("ctx", "_cancel", "_tokens", "_lock", "_running", "_idle", "_error", "_failed",
+                 "_threads")
 
     def __init__(self, ctx=None, *, limit: int | None = None) -> None:
         gochan = _gochan()
         if limit is not None:
             _check_count("limit", limit, 1)
+        _check_ctx(ctx)
         parent = gochan.background() if ctx is None else ctx
         self.ctx, self._cancel = gochan.with_cancel_cause(parent)
         # One token per running function when limited: sending one blocks at the limit.
@@ -92,6 +101,7 @@ class Group:
         self._idle.close()
         self._error: BaseException | None = None
         self._failed = False
+        self._threads: set[int] = set()  # threads running the group's functions now
 
     def go(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Run ``fn(*args, **kwargs)`` in a goroutine, first waiting while ``limit`` run.
@@ -138,6 +148,8 @@ class Group:
             raise
 
     def _run(self, fn, args, kwargs) -> None:
+        me = threading.get_ident()
+        self._threads.add(me)
         try:
             fn(*args, **kwargs)
         except BaseException as exc:  # the group reports it from wait()
@@ -149,6 +161,7 @@ class Group:
             if first:
                 self._cancel(exc)
         finally:
+            self._threads.discard(me)
             self._finished()
 
     def _finished(self) -> None:
@@ -174,6 +187,9 @@ class Group:
             except ValueError as exc:
                 print("failed:", exc)
         """
+        if threading.get_ident() in self._threads:
+            raise RuntimeError("Group.wait() called from one of the group's own functions: "
+                               "it would wait for itself for ever")
         while True:
             with self._lock:
                 idle = self._idle
@@ -189,7 +205,7 @@ class Group:
     def __enter__(self) -> Group:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc is not None:
             # The body failed: stop the goroutines, wait for them, let the body's error through.
             self._cancel(exc)
@@ -235,6 +251,11 @@ class PoolJob:
 
     __slots__ = ("_fn", "_args", "_kwargs", "_finished", "_result", "_error", "_retrieved",
                  "__weakref__")
+
+    @classmethod
+    def __class_getitem__(cls, item: Any, /) -> GenericAlias:
+        """Generic for typing, as Chan is: PoolJob[int] is the job of a call returning an int."""
+        return GenericAlias(cls, item)
 
     def __init__(self, fn, args, kwargs) -> None:
         self._fn = fn
@@ -305,6 +326,15 @@ def _report_unretrieved(error: BaseException, what: str) -> None:
     hook = getattr(sys, "unraisablehook", None)
     if hook is None:  # pragma: no cover - every supported CPython has it
         return
+    if hook is sys.__unraisablehook__:
+        # The default hook accepts only the interpreter's own argument type, which Python code
+        # cannot build: print what it would print.
+        if sys.stderr is not None:
+            import traceback
+
+            print(f"Exception in {what} that was never joined:", file=sys.stderr)
+            traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        return
     args = type("UnraisableHookArgs", (), {})()
     args.exc_type = type(error)
     args.exc_value = error
@@ -340,7 +370,10 @@ class _Pace:
         first = self.per_item is None
         # An even mix of the old estimate and the new sample follows a change of pace within
         # a few batches. (Races between workers only lose a sample.)
-        self.per_item = per_item if first else (self.per_item + per_item) / 2
+        if first or self.per_item is None:
+            self.per_item = per_item
+        else:
+            self.per_item = (self.per_item + per_item) / 2
         if first:
             try:
                 self.measured.close()
@@ -390,7 +423,7 @@ class _MapIterator:
 
     __slots__ = ("_run", "_gen")
 
-    def __init__(self, run: _MapRun, gen: Iterator[Any]) -> None:
+    def __init__(self, run: _MapRun, gen: Generator[Any, None, None]) -> None:
         self._run = run
         self._gen = gen
 
@@ -433,6 +466,7 @@ class Pool:
     def __init__(self, workers: int, *, ctx=None) -> None:
         gochan = _gochan()
         _check_count("workers", workers, 1)
+        _check_ctx(ctx)
         parent = gochan.background() if ctx is None else ctx
         self._ctx, self._cancel = gochan.with_cancel(parent)
         self._workers = workers
@@ -581,7 +615,7 @@ class Pool:
         if last:
             self._jobs.close()
 
-    def _results(self, run: _MapRun, feeder, ordered: bool) -> Iterator[Any]:
+    def _results(self, run: _MapRun, feeder, ordered: bool) -> Generator[Any, None, None]:
         results, tokens = run.results, run.tokens
         pending: dict[int, tuple[list, BaseException | None]] = {}
         next_start = 0
@@ -636,7 +670,16 @@ class Pool:
             self._jobs.close()
 
     def wait(self, *, timeout: float | None = None) -> bool:
-        """Close the pool and wait until every queued job has run; False on timeout."""
+        """Close the pool and wait until every queued job has run; False on timeout.
+
+        ::
+
+            if not pool.wait(timeout=10):
+                pool.cancel()  # give up on the jobs not started yet
+        """
+        if threading.get_ident() in self._group._threads:
+            raise RuntimeError("Pool.wait() called from one of the pool's own jobs: it would "
+                               "wait for itself")
         self.close()
         done = _core.Chan(0)
 
@@ -654,13 +697,19 @@ class Pool:
         return True
 
     def cancel(self) -> None:
-        """Cancel the pool: drop the queued jobs that have not started and end the workers."""
+        """Cancel the pool: drop the queued jobs that have not started and end the workers.
+
+        ::
+
+            pool.cancel()
+            pool.wait()  # returns once the jobs already running have finished
+        """
         self._cancel()
 
     def __enter__(self) -> Pool:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if exc is not None:
             self.cancel()
         self.wait()
@@ -692,6 +741,7 @@ def generate(iterable: Iterable[Any], *, ctx=None, cap: int = 0) -> _core.RecvCh
 
         assert list(gochan.generate(range(3))) == [0, 1, 2]
     """
+    _check_ctx(ctx)
     iterator = iter(iterable)
     out = _core.Chan(_check_capacity(cap))
     _gochan().go(_generate, iterator, out, ctx)
@@ -727,6 +777,7 @@ def stage(fn: Callable[[Any], Any], src, *, workers: int = 1, ordered: bool = Tr
     """
     _check_callable(fn)
     _check_count("workers", workers, 1)
+    _check_ctx(ctx)
     out = _core.Chan(_check_capacity(cap))
     if not isinstance(src, (_core.Chan, _core.RecvChan)):
         src = generate(src, ctx=ctx)
@@ -876,6 +927,7 @@ def merge(*srcs, ctx=None, cap: int = 0) -> _core.RecvChan:
         assert sorted(merged) == ["a", "b", "x", "y"]
     """
     chans = [_receivable(src, "merge() sources") for src in srcs]
+    _check_ctx(ctx)
     out = _core.Chan(_check_capacity(cap))
     _gochan().go(_merge, chans, out, ctx)
     return out.recv_only()

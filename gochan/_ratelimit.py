@@ -445,7 +445,7 @@ class _LimiterMethods:
         )
 
 
-class Limiter(_LimiterMethods, _TokenBucket):
+class Limiter(_LimiterMethods, _TokenBucket):  # type: ignore[misc,valid-type]  # C or Python
     """A token bucket that limits how often events happen: Go's golang.org/x/time/rate.Limiter.
 
     Limiter(rate, burst=1) holds up to `burst` tokens and gains `rate` tokens per second

@@ -218,6 +218,9 @@ def _run(fn, args, kwargs, attempts, backoff, retry_on, ctx):
             delay = next(delays, _END)
             if delay is _END:  # a finite schedule has run out
                 raise
+            if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+                raise TypeError(f"backoff gave a delay of {delay!r}; delays must be numbers of "
+                                f"seconds")
             if not delay >= 0:
                 raise ValueError(f"backoff gave a delay of {delay!r}; delays must be >= 0")
             # Inside the except block: a cancellation raised here has the failure as context.

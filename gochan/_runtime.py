@@ -3,6 +3,9 @@ and context after_func hooks are handed to ``spawn``, which runs them in a
 goroutine (gochan.go: a pooled worker thread; an exception nobody
 retrieves is reported through threading.excepthook)."""
 
+import sys
+import threading
+
 from gochan._core import go
 
 
@@ -11,4 +14,10 @@ def spawn(fn, args=(), kwargs=None):
 
     >>> spawn(print, ("hello",))
     """
-    go(fn, *args, **(kwargs or {}))
+    try:
+        go(fn, *args, **(kwargs or {}))
+    except RuntimeError:
+        # Once the interpreter has begun to exit, CPython 3.12 and newer refuse new threads:
+        # a callback due then never runs, as a goroutine never runs once Go's main returns.
+        if not (sys.is_finalizing() or getattr(threading, "_SHUTTING_DOWN", False)):
+            raise

@@ -55,6 +55,8 @@ class Once:
 
             once.do(connect, "db.example.com")
         """
+        if not callable(fn):  # before anything: a bad call must not use the Once up
+            raise TypeError(f"Once.do() needs a callable, got {type(fn).__name__}")
         if self._done:
             return True
         if self._owner == threading.get_ident():
@@ -84,7 +86,7 @@ class _OnceValue(Generic[_T]):
 
     def __init__(self, fn: Callable[[], _T], keep_value: bool) -> None:
         if not callable(fn):
-            raise TypeError(f"expected a callable, got {type(fn).__name__}")
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         self._fn: Callable[[], _T] | None = fn
         self._name = getattr(fn, "__qualname__", None) or repr(fn)
         self._mu = Mutex()
@@ -135,7 +137,7 @@ def once_func(fn: Callable[[], object]) -> Callable[[], None]:
         init()
         init()   # setup_logging ran once
     """
-    return _OnceValue(fn, keep_value=False)
+    return _OnceValue(fn, keep_value=False)  # type: ignore[return-value]  # it returns None
 
 
 def once_value(fn: Callable[[], _T]) -> Callable[[], _T]:
@@ -252,6 +254,8 @@ class Map(Generic[_K, _V]):
 
             m.range(lambda k, v: print(k, v))
         """
+        if not callable(fn):  # even when the Map is empty
+            raise TypeError(f"Map.range() needs a callable, got {type(fn).__name__}")
         with self._mu:
             items = list(self._data.items())
         for key, value in items:

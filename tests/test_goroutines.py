@@ -450,20 +450,18 @@ def test_sigint_interrupts_join_in_the_main_thread(child):
 
 BLOCKED_FOREVER = textwrap.dedent("""
     import time, gochan
-    ch = gochan.Chan()
+    ch, out = gochan.Chan(), gochan.Chan()  # a receive and a send that never meet
     m = gochan.Mutex(); m.lock()
     rw = gochan.RWMutex(); rw.lock()
     sem = gochan.Semaphore(1); sem.acquire()
     wg = gochan.WaitGroup(); wg.add(1)
     blocked = [
-        gochan.go(ch.recv), gochan.go(ch.send, 1), gochan.go(m.lock), gochan.go(rw.rlock),
+        gochan.go(ch.recv), gochan.go(out.send, 1), gochan.go(m.lock), gochan.go(rw.rlock),
         gochan.go(rw.lock), gochan.go(sem.acquire), gochan.go(wg.wait),
         gochan.go(gochan.go(ch.recv).join), gochan.go(time.sleep, 3600),
     ]
-    if hasattr(gochan, "sleep"):
-        blocked.append(gochan.go(gochan.sleep, 3600))
-    if hasattr(gochan, "select"):
-        blocked.append(gochan.go(gochan.select, gochan.Recv(gochan.Chan())))
+    blocked.append(gochan.go(gochan.sleep, 3600))
+    blocked.append(gochan.go(gochan.select, gochan.Recv(gochan.Chan())))
     deadline = time.monotonic() + 10
     while gochan.num_goroutines() < len(blocked) + 1 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -477,7 +475,7 @@ def test_process_exits_normally_with_goroutines_blocked():
     result = run_python(BLOCKED_FOREVER, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("blocked ")
-    assert int(result.stdout.split()[1]) >= 10
+    assert int(result.stdout.split()[1]) == 12
     assert result.stderr == ""
     assert time.monotonic() - start < 30
 

@@ -234,6 +234,22 @@ static int
 parse_seconds(const char *fname, const char *what, PyObject *obj, double *out)
 {
     double s = PyFloat_AsDouble(obj);
+    if (s == -1.0 && PyErr_Occurred() && PyLong_Check(obj) &&
+        PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        /* An int too large for a double is as good as an infinity, as
+         * timeouts are everywhere else. */
+        PyErr_Clear();
+        PyObject *zero = PyLong_FromLong(0);
+        if (zero == NULL) {
+            return -1;
+        }
+        int negative = PyObject_RichCompareBool(obj, zero, Py_LT);
+        Py_DECREF(zero);
+        if (negative < 0) {
+            return -1;
+        }
+        s = negative ? -INFINITY : INFINITY;
+    }
     if (s == -1.0 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Format(PyExc_TypeError,

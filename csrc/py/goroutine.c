@@ -184,7 +184,9 @@ goroutine_finish(gc_py_state *st, py_goroutine *g)
         g->wg = NULL;
         if (gc_wg_add(&((gc_py_waitgroup *)wg)->wg, -1) != GC_SYNC_OK) {
             /* Someone called done() once too often. */
-            PyErr_SetString(PyExc_ValueError, "negative WaitGroup counter");
+            PyErr_SetString(PyExc_ValueError,
+                            "negative WaitGroup counter: done() was called "
+                            "for a goroutine that WaitGroup.go() counted");
             PyErr_WriteUnraisable(wg);
         }
         Py_DECREF(wg);

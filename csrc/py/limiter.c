@@ -283,7 +283,7 @@ TokenBucket_dealloc(PyObject *self)
 
 PyDoc_STRVAR(
     bucket_allow__doc__,
-    "allow(n=1, *, now=None)\n"
+    "allow($self, /, n=1, *, now=None)\n"
     "--\n"
     "\n"
     "Take n tokens if the bucket holds them now; return whether it did.\n"
@@ -315,7 +315,7 @@ bucket_allow(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 PyDoc_STRVAR(bucket_tokens__doc__,
-             "tokens(*, now=None)\n"
+             "tokens($self, /, *, now=None)\n"
              "--\n"
              "\n"
              "The tokens in the bucket at time now (default: the clock now),\n"
@@ -339,7 +339,7 @@ bucket_tokens(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 
 PyDoc_STRVAR(
     bucket_set_rate__doc__,
-    "set_rate(rate, *, now=None)\n"
+    "set_rate($self, /, rate, *, now=None)\n"
     "--\n"
     "\n"
     "Refill at `rate` tokens per second from time now on (the tokens\n"
@@ -365,7 +365,7 @@ bucket_set_rate(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 PyDoc_STRVAR(bucket_set_burst__doc__,
-             "set_burst(burst, *, now=None)\n"
+             "set_burst($self, /, burst, *, now=None)\n"
              "--\n"
              "\n"
              "Make the bucket hold at most `burst` tokens from time now on.\n"
@@ -389,7 +389,7 @@ bucket_set_burst(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 
 PyDoc_STRVAR(
     bucket_reserve_ns__doc__,
-    "_reserve(n, now_ns, max_wait_ns)\n"
+    "_reserve($self, n, now_ns, max_wait_ns, /)\n"
     "--\n"
     "\n"
     "Internal: reserve n tokens at now_ns, granted only if they come\n"
@@ -410,7 +410,7 @@ bucket_reserve_ns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 PyDoc_STRVAR(bucket_cancel_ns__doc__,
-             "_cancel(tokens, time_to_act_ns, rate, now_ns)\n"
+             "_cancel($self, tokens, time_to_act_ns, rate, now_ns, /)\n"
              "--\n"
              "\n"
              "Internal: give back what a reservation from _reserve holds.");

@@ -117,7 +117,9 @@ parse_timeout(PyObject *obj, int64_t *ns)
         if (seconds == -1 && PyErr_Occurred()) {
             return -1;
         }
-        if (overflow < 0 || seconds < 0) {
+        /* On overflow `seconds` is -1: test the sign of the overflow first,
+         * or every int beyond 2**63 would count as negative. */
+        if (overflow < 0 || (overflow == 0 && seconds < 0)) {
             goto negative;
         }
         if (overflow > 0 || seconds > INT64_MAX / 1000000000) {

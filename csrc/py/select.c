@@ -448,7 +448,8 @@ build_cases(gc_py_state *st, PyObject *const *args, Py_ssize_t n,
             }
             PyErr_Format(PyExc_TypeError,
                          "select() cases must be gochan.Recv or gochan.Send, "
-                         "got %.200s (argument %zd)",
+                         "got %.200s (argument %zd): wrap a channel as "
+                         "gochan.Recv(ch) or gochan.Send(ch, value)",
                          tp->tp_name, i + 1);
             return -1;
         }

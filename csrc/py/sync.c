@@ -1103,7 +1103,9 @@ wg_add(PyObject *self, int64_t delta)
 {
     gc_sync_err err = gc_wg_add(WG(self), delta);
     if (err == GC_SYNC_NEGATIVE) {
-        PyErr_SetString(PyExc_ValueError, "negative WaitGroup counter");
+        PyErr_SetString(PyExc_ValueError,
+                        "negative WaitGroup counter: done() or add(-n) "
+                        "took away more than add() had counted");
         return NULL;
     }
     if (err != GC_SYNC_OK) {

@@ -90,7 +90,13 @@ static int
 parse_interval(PyObject *obj, const char *fname, int64_t *ns)
 {
     if (parse_seconds(obj, fname, "interval", ns) < 0) {
-        return -1;
+        if (!PyErr_ExceptionMatches(PyExc_ValueError)) {
+            return -1;
+        }
+        /* Negative or NaN: say what an interval must be, not what a
+         * delay may be (zero is no interval either). */
+        PyErr_Clear();
+        *ns = 0;
     }
     if (*ns == 0 || *ns == GC_FOREVER) {
         PyErr_Format(PyExc_ValueError,

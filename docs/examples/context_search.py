@@ -16,7 +16,9 @@ import time
 import gochan
 
 
-def replica(name: str, delay: float, query: str, ctx: gochan.Context, out: gochan.Chan) -> None:
+def replica(
+    name: str, delay: float, query: str, ctx: gochan.Context, out: gochan.Chan[str]
+) -> None:
     """A search that takes `delay` seconds; it stops early if ctx is cancelled."""
     try:
         gochan.sleep(delay, ctx=ctx)  # stands for the real work, and is cancellable
@@ -25,8 +27,8 @@ def replica(name: str, delay: float, query: str, ctx: gochan.Context, out: gocha
         print(f"  {name} stopped: {type(exc).__name__}")
 
 
-def first_answer(query: str, delays: dict, timeout: float) -> str | None:
-    results = gochan.Chan()
+def first_answer(query: str, delays: dict[str, float], timeout: float) -> str | None:
+    results: gochan.Chan[str] = gochan.Chan()
     with gochan.with_timeout(gochan.background(), timeout) as ctx:
         threads = [
             threading.Thread(target=replica, args=(name, delay, query, ctx, results))

@@ -17,7 +17,9 @@ class Shutdown(Exception):
     """Why the service stopped."""
 
 
-def worker(ctx: gochan.Context, jobs: gochan.RecvChan, done: gochan.SendChan) -> None:
+def worker(
+    ctx: gochan.Context, jobs: gochan.RecvChan[int], done: gochan.SendChan[tuple[str, int]]
+) -> None:
     name = ctx.value("worker")
     handled = 0
     try:
@@ -30,12 +32,17 @@ def worker(ctx: gochan.Context, jobs: gochan.RecvChan, done: gochan.SendChan) ->
 
 
 def main() -> None:
-    jobs = gochan.Chan(16)
-    done = gochan.Chan(64)
+    jobs: gochan.Chan[int] = gochan.Chan(16)
+    done: gochan.Chan[tuple[str, int]] = gochan.Chan(64)
     service, stop = gochan.with_cancel_cause(gochan.background())
 
     released = threading.Event()
-    service.after_func(lambda: (print("pool released"), released.set()))
+
+    def on_release() -> None:
+        print("pool released")
+        released.set()
+
+    service.after_func(on_release)
 
     workers = []
     for i in range(3):

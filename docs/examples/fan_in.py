@@ -23,7 +23,7 @@ MESSAGES = 2_000
 class LastOneCloses:
     """Closes `out` when the last of `count` producers calls `done()`."""
 
-    def __init__(self, out: gochan.SendChan, count: int) -> None:
+    def __init__(self, out: gochan.SendChan[tuple[int, int]], count: int) -> None:
         self._out = out
         self._left = count
         self._lock = threading.Lock()

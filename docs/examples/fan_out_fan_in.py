@@ -32,8 +32,8 @@ def with_stage() -> list[tuple[str, int]]:
     return list(gochan.stage(checksum, sources(), workers=WORKERS, ordered=False))
 
 
-def by_hand(load: collections.Counter) -> list[tuple[str, int]]:
-    def worker(name: str, src: gochan.RecvChan[str], out: gochan.SendChan) -> None:
+def by_hand(load: collections.Counter[str]) -> list[tuple[str, int]]:
+    def worker(name: str, src: gochan.RecvChan[str], out: gochan.SendChan[tuple[str, int]]) -> None:
         try:
             for word in src:  # the workers compete for the words of one channel
                 out.send(checksum(word))
@@ -56,7 +56,7 @@ def main() -> None:
     print(f"stage(workers={WORKERS}): {len(staged)} checksums")
     assert sorted(staged) == expected
 
-    load: collections.Counter = collections.Counter()
+    load: collections.Counter[str] = collections.Counter()
     results = by_hand(load)
     print(f"by hand: {len(results)} checksums; words per worker: {dict(sorted(load.items()))}")
     assert sorted(results) == expected

@@ -25,18 +25,18 @@ WEB = {
 LIMIT = 3  # fetches at once
 
 
-def fetch(url):
+def fetch(url: str) -> list[str]:
     gochan.sleep(0.005)  # the network
     return WEB.get(url, [])
 
 
-def crawl(start, ctx):
-    seen = gochan.Map()
+def crawl(start: str, ctx: gochan.Context) -> list[str]:
+    seen: gochan.Map[str, bool] = gochan.Map()
     sem = gochan.Semaphore(LIMIT)
     wg = gochan.WaitGroup()
-    busy = gochan.Map()
+    busy: gochan.Map[str, bool] = gochan.Map()
 
-    def visit(url):
+    def visit(url: str) -> None:
         try:
             sem.acquire(ctx=ctx)  # waits for a free slot, or raises once ctx is cancelled
         except gochan.ContextError:
@@ -56,12 +56,12 @@ def crawl(start, ctx):
     seen.store(start, True)
     wg.go(visit, start)
     wg.wait()
-    found = []
+    found: list[str] = []
     seen.range(lambda url, _: found.append(url))
     return sorted(found)
 
 
-def main():
+def main() -> None:
     pages = crawl("/", gochan.background())
     print("crawled", len(pages), "pages:", " ".join(pages))
     assert pages == sorted(WEB)

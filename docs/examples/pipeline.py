@@ -36,7 +36,7 @@ def square(inbox: gochan.RecvChan[int], out: gochan.SendChan[tuple[str, int]], n
     # No close here: `squares` has several senders, so it is closed once, after all of them.
 
 
-def close_when_done(workers: list[threading.Thread], out: gochan.SendChan) -> None:
+def close_when_done(workers: list[threading.Thread], out: gochan.SendChan[object]) -> None:
     for w in workers:
         w.join()
     out.close()

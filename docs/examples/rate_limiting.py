@@ -18,7 +18,7 @@ import gochan
 
 def crawl() -> None:
     limiter = gochan.Limiter(40, burst=4)
-    pages = gochan.Chan(100)
+    pages: gochan.Chan[str] = gochan.Chan(100)
     pages.send_many(f"https://example.com/page/{i}" for i in range(24))
     pages.close()
     fetched = []

@@ -43,12 +43,14 @@ def stop_a_worker() -> None:
 
 
 def first_reply_or_deadline(delays: tuple[float, float], budget: float) -> str:
-    replies = [gochan.Chan(1), gochan.Chan(1)]  # one slot: a late reply never blocks its sender
+    # One slot: a late reply never blocks its sender.
+    replies: list[gochan.Chan[str]] = [gochan.Chan(1), gochan.Chan(1)]
     for reply, delay in zip(replies, delays):
         gochan.after_func(delay, reply.send, f"reply after {delay}s")
     with gochan.with_timeout(gochan.background(), budget) as ctx:
         try:
             _, value, _ = gochan.select(Recv(replies[0]), Recv(replies[1]), ctx=ctx)
+            assert isinstance(value, str)
         except gochan.DeadlineExceeded:
             return "deadline passed"
     return value

@@ -16,20 +16,23 @@ import time
 import gochan
 
 
-def server(requests: gochan.RecvChan) -> None:
+Request = tuple[float, gochan.SendChan[str]]  # (how long the work takes, where to reply)
+
+
+def server(requests: gochan.RecvChan[Request]) -> None:
     for delay, reply in requests:
         time.sleep(delay)  # the work takes `delay` seconds
         reply.send(f"done after {delay}s")  # never blocks: the reply channel has a free slot
 
 
 def request_with_deadline() -> None:
-    requests = gochan.Chan()
+    requests: gochan.Chan[Request] = gochan.Chan()
     srv = threading.Thread(target=server, args=(requests.recv_only(),))
     srv.start()
     with requests:  # closes `requests` at the end, which stops the server
         outcomes = []
         for delay in (0.0, 0.5, 0.0):
-            reply = gochan.Chan(1)
+            reply: gochan.Chan[str] = gochan.Chan(1)
             requests.send((delay, reply.send_only()), timeout=5.0)
             try:
                 outcomes.append(reply.recv(timeout=0.25))
@@ -41,16 +44,17 @@ def request_with_deadline() -> None:
 
 
 def wait_with_housekeeping() -> None:
-    events = gochan.Chan()
+    events: gochan.Chan[int] = gochan.Chan()
 
-    def source():
+    def source() -> None:
         with events:
             for i in range(3):
                 time.sleep(0.05)
                 events.send(i)
 
     threading.Thread(target=source).start()
-    received, idle_rounds = [], 0
+    received: list[int | None] = []  # recv_ok() types its value as int | None
+    idle_rounds = 0
     while True:
         try:
             value, ok = events.recv_ok(timeout=0.02)
@@ -66,7 +70,7 @@ def wait_with_housekeeping() -> None:
 
 
 def shed_load() -> None:
-    samples = gochan.Chan(10)
+    samples: gochan.Chan[int] = gochan.Chan(10)
     dropped = 0
     for i in range(100):  # nobody is reading yet: only the first 10 fit
         try:

@@ -7,6 +7,7 @@ goroutine) only when no event came for QUIET seconds, and sees every event of th
 """
 
 import threading
+from collections.abc import Callable
 
 import gochan
 
@@ -14,27 +15,27 @@ QUIET = 0.03  # seconds without an event before the burst is handled
 
 
 class Debouncer:
-    def __init__(self, handle):
+    def __init__(self, handle: Callable[[list[str]], object]) -> None:
         self._handle = handle
         self._lock = threading.Lock()
-        self._pending = []
+        self._pending: list[str] = []
         self._timer = gochan.after_func(3600, self._flush)
         self._timer.stop()
 
-    def event(self, item):
+    def event(self, item: str) -> None:
         with self._lock:
             self._pending.append(item)
         self._timer.reset(QUIET)
 
-    def _flush(self):
+    def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
         if batch:
             self._handle(batch)
 
 
-def main():
-    batches = gochan.Chan(10)
+def main() -> None:
+    batches: gochan.Chan[list[str]] = gochan.Chan(10)
     debouncer = Debouncer(batches.send)
     for burst in ("abc", "de"):
         for item in burst:

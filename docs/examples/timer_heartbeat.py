@@ -14,14 +14,15 @@ HEARTBEAT = 0.01  # seconds between heartbeats
 IDLE = 0.05  # give up after this long without a job
 
 
-def producer(jobs):
+def producer(jobs: gochan.Chan[int]) -> None:
     for i in range(5):
         jobs.send(i)
         gochan.sleep(0.015)
 
 
-def worker(jobs):
-    done, beats = [], 0
+def worker(jobs: gochan.Chan[int]) -> tuple[list[int], int]:
+    done: list[int] = []
+    beats = 0
     idle = gochan.Timer(IDLE)
     with gochan.Ticker(HEARTBEAT) as heartbeat:
         while True:
@@ -38,8 +39,8 @@ def worker(jobs):
     return done, beats
 
 
-def main():
-    jobs = gochan.Chan()
+def main() -> None:
+    jobs: gochan.Chan[int] = gochan.Chan()
     threading.Thread(target=producer, args=(jobs,), daemon=True).start()
     done, beats = worker(jobs)
     print(f"did jobs {done} with {beats} heartbeats, then went idle")

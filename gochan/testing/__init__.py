@@ -16,7 +16,7 @@
     testing.verify_none()
 
 Only goroutines count (those `gochan.go`, `WaitGroup.go` and gochan's own helpers start), not
-plain `threading.Thread`s. The pytest plugin (`gochan.testing.pytest_plugin`, registered
+plain `threading.Thread` objects. The pytest plugin (`gochan.testing.pytest_plugin`, registered
 automatically when gochan is installed) offers the same check as the `no_goroutine_leaks`
 fixture and marker.
 """
@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import traceback
+from types import FrameType
 from typing import Iterable
 
 from gochan import _core
@@ -120,14 +121,14 @@ def _thread_name(ident: int) -> str:
     return str(ident)
 
 
-def _in_threading(frame) -> bool:
+def _in_threading(frame: FrameType) -> bool:
     return os.path.normcase(os.path.abspath(frame.f_code.co_filename)) == _THREADING_FILE
 
 
-def _format_stack(frame) -> list[str]:
+def _format_stack(frame: FrameType | None) -> list[str]:
     """The stack ending at `frame`, outermost first, without the worker thread's bootstrap frames
     (those in threading.py, which say nothing about the goroutine)."""
-    stack = []
+    stack: list[FrameType] = []
     while frame is not None:
         stack.append(frame)
         frame = frame.f_back
