@@ -260,4 +260,22 @@ extern const char chan_cap__doc__[];
 /* A new SendChan or RecvChan view of the channel `chan` (views.c). */
 PyObject *gc_py_view_new(PyTypeObject *tp, PyObject *chan);
 
+/* --- what every file of the binding makes its types with (module.c) ----- */
+
+/* Method table entries: a vectorcall method with keywords, and the cast
+ * that any implementation other than a PyCFunction needs. */
+#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
+#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
+
+/* Create the heap type of `spec` for module m, add it to m under its name
+ * (what follows the last dot of spec->name), and keep it in *slot, a
+ * reference that the module state owns; with slot NULL, m is all that
+ * holds it.  0, or -1 with an exception set. */
+int gc_py_add_type(PyObject *m, PyType_Spec *spec, PyTypeObject **slot);
+/* The same for a type that m does not export: created and kept only. */
+int gc_py_new_type(PyObject *m, PyType_Spec *spec, PyTypeObject **slot);
+/* The same as gc_py_add_type for a struct sequence (ChanStats, Selected). */
+int gc_py_add_structseq(PyObject *m, PyStructSequence_Desc *desc,
+                        PyTypeObject **slot);
+
 #endif /* GC_PY_BINDING_H */

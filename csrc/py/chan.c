@@ -900,9 +900,6 @@ gc_py_chan_adopt(gc_py_state *st, gc_chan *ch, void (*release)(void *arg),
     return (PyObject *)self;
 }
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 static PyMethodDef Chan_methods[] = {
     {"send", FUNC(chan_send), FASTCALL_KW, chan_send__doc__},
     {"recv", FUNC(chan_recv), FASTCALL_KW, chan_recv__doc__},

@@ -1305,8 +1305,6 @@ static PyType_Spec AfterFunc_spec = {
 
 /* --- module initialisation ----------------------------------------------- */
 
-#define FUNC(f) ((PyCFunction)(void (*)(void))(f))
-
 static PyMethodDef context_functions[] = {
     {"background", ctx_background, METH_NOARGS, background__doc__},
     {"todo", ctx_todo, METH_NOARGS, todo__doc__},
@@ -1324,33 +1322,12 @@ static PyMethodDef context_functions[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject *
-add_type(PyObject *m, PyType_Spec *spec, int public)
-{
-    PyObject *tp = PyType_FromModuleAndSpec(m, spec, NULL);
-    if (tp == NULL) {
-        return NULL;
-    }
-    if (public && PyModule_AddType(m, (PyTypeObject *)tp) < 0) {
-        Py_DECREF(tp);
-        return NULL;
-    }
-    return (PyTypeObject *)tp;
-}
-
 int
 gc_py_context_init(PyObject *m, gc_py_state *st)
 {
-    st->Context_Type = add_type(m, &Context_spec, 1);
-    if (st->Context_Type == NULL) {
-        return -1;
-    }
-    st->CancelFunc_Type = add_type(m, &CancelFunc_spec, 1);
-    if (st->CancelFunc_Type == NULL) {
-        return -1;
-    }
-    st->AfterFunc_Type = add_type(m, &AfterFunc_spec, 0);
-    if (st->AfterFunc_Type == NULL) {
+    if (gc_py_add_type(m, &Context_spec, &st->Context_Type) < 0 ||
+        gc_py_add_type(m, &CancelFunc_spec, &st->CancelFunc_Type) < 0 ||
+        gc_py_new_type(m, &AfterFunc_spec, &st->AfterFunc_Type) < 0) {
         return -1;
     }
     st->ctx_background = (PyObject *)ctx_alloc(st, NULL, KIND_BACKGROUND);

@@ -653,9 +653,6 @@ PyDoc_STRVAR(goroutine_class_getitem__doc__,
              "\n"
              "The generic alias for type hints: Goroutine[int].");
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 static PyMethodDef Goroutine_methods[] = {
     {"join", FUNC(goroutine_join), FASTCALL_KW, goroutine_join__doc__},
     {"done", goroutine_done, METH_NOARGS, goroutine_done__doc__},
@@ -878,12 +875,7 @@ static PyMethodDef goroutine_functions[] = {
 int
 gc_py_goroutine_init(PyObject *m, gc_py_state *st)
 {
-    PyObject *tp = PyType_FromModuleAndSpec(m, &Goroutine_spec, NULL);
-    if (tp == NULL) {
-        return -1;
-    }
-    st->Goroutine_Type = (PyTypeObject *)tp;
-    if (PyModule_AddType(m, st->Goroutine_Type) < 0) {
+    if (gc_py_add_type(m, &Goroutine_spec, &st->Goroutine_Type) < 0) {
         return -1;
     }
     st->go_running = PySet_New(NULL);

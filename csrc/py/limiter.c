@@ -445,9 +445,6 @@ bucket_get_burst(PyObject *self, void *closure)
     return PyLong_FromLongLong(gc_limiter_burst(LIM(self)));
 }
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 static PyMethodDef TokenBucket_methods[] = {
     {"allow", FUNC(bucket_allow), FASTCALL_KW, bucket_allow__doc__},
     {"tokens", FUNC(bucket_tokens), FASTCALL_KW, bucket_tokens__doc__},
@@ -505,11 +502,5 @@ static PyType_Spec TokenBucket_spec = {
 int
 gc_py_limiter_init(PyObject *m, gc_py_state *st)
 {
-    PyObject *tp = PyType_FromModuleAndSpec(m, &TokenBucket_spec, NULL);
-    if (tp == NULL) {
-        return -1;
-    }
-    int rc = PyModule_AddType(m, (PyTypeObject *)tp);
-    Py_DECREF(tp);
-    return rc;
+    return gc_py_add_type(m, &TokenBucket_spec, NULL);
 }

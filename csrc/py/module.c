@@ -367,18 +367,54 @@ add_exceptions(PyObject *m, gc_py_state *st)
 
 /* --- types --------------------------------------------------------------- */
 
-static PyTypeObject *
-add_type(PyObject *m, PyType_Spec *spec)
+int
+gc_py_new_type(PyObject *m, PyType_Spec *spec, PyTypeObject **slot)
 {
     PyObject *tp = PyType_FromModuleAndSpec(m, spec, NULL);
     if (tp == NULL) {
-        return NULL;
+        return -1;
     }
-    if (PyModule_AddType(m, (PyTypeObject *)tp) < 0) {
+    *slot = (PyTypeObject *)tp;
+    return 0;
+}
+
+/* Add tp to m and keep it in *slot, or let m hold it alone (slot NULL);
+ * the caller's reference to tp goes either way. */
+static int
+export_type(PyObject *m, PyTypeObject *tp, PyTypeObject **slot)
+{
+    if (PyModule_AddType(m, tp) < 0) {
         Py_DECREF(tp);
-        return NULL;
+        return -1;
     }
-    return (PyTypeObject *)tp;
+    if (slot != NULL) {
+        *slot = tp;
+    }
+    else {
+        Py_DECREF(tp);
+    }
+    return 0;
+}
+
+int
+gc_py_add_type(PyObject *m, PyType_Spec *spec, PyTypeObject **slot)
+{
+    PyTypeObject *tp;
+    if (gc_py_new_type(m, spec, &tp) < 0) {
+        return -1;
+    }
+    return export_type(m, tp, slot);
+}
+
+int
+gc_py_add_structseq(PyObject *m, PyStructSequence_Desc *desc,
+                    PyTypeObject **slot)
+{
+    PyTypeObject *tp = PyStructSequence_NewType(desc);
+    if (tp == NULL) {
+        return -1;
+    }
+    return export_type(m, tp, slot);
 }
 
 static int
@@ -397,23 +433,11 @@ module_exec(PyObject *m)
     if (add_exceptions(m, st) < 0) {
         return -1;
     }
-    st->Chan_Type = add_type(m, &gc_py_chan_spec);
-    if (st->Chan_Type == NULL) {
-        return -1;
-    }
-    st->SendChan_Type = add_type(m, &gc_py_sendchan_spec);
-    if (st->SendChan_Type == NULL) {
-        return -1;
-    }
-    st->RecvChan_Type = add_type(m, &gc_py_recvchan_spec);
-    if (st->RecvChan_Type == NULL) {
-        return -1;
-    }
-    st->ChanStats_Type = PyStructSequence_NewType(&gc_py_chanstats_desc);
-    if (st->ChanStats_Type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(m, st->ChanStats_Type) < 0) {
+    if (gc_py_add_type(m, &gc_py_chan_spec, &st->Chan_Type) < 0 ||
+        gc_py_add_type(m, &gc_py_sendchan_spec, &st->SendChan_Type) < 0 ||
+        gc_py_add_type(m, &gc_py_recvchan_spec, &st->RecvChan_Type) < 0 ||
+        gc_py_add_structseq(m, &gc_py_chanstats_desc, &st->ChanStats_Type) <
+            0) {
         return -1;
     }
     if (gc_py_select_init(m, st) < 0 || gc_py_context_init(m, st) < 0 ||

@@ -662,30 +662,11 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 }
 
 static PyMethodDef select_functions[] = {
-    {"select", (PyCFunction)(void (*)(void))select_impl,
-     METH_FASTCALL | METH_KEYWORDS, select__doc__},
+    {"select", FUNC(select_impl), FASTCALL_KW, select__doc__},
     {NULL, NULL, 0, NULL},
 };
 
 /* --- module initialisation ----------------------------------------------- */
-
-static PyTypeObject *
-add_case_type(PyObject *m, PyType_Spec *spec)
-{
-    PyTypeObject *tp =
-        (PyTypeObject *)PyType_FromModuleAndSpec(m, spec, NULL);
-    if (tp == NULL) {
-        return NULL;
-    }
-    /* Calls to the type go straight to case_vectorcall (a heap type can
-     * take no vectorcall slot before 3.14). */
-    tp->tp_vectorcall = case_vectorcall;
-    if (PyModule_AddType(m, tp) < 0) {
-        Py_DECREF(tp);
-        return NULL;
-    }
-    return tp;
-}
 
 int
 gc_py_select_init(PyObject *m, gc_py_state *st)
@@ -698,21 +679,15 @@ gc_py_select_init(PyObject *m, gc_py_state *st)
     if (st->str_biased == NULL) {
         return -1;
     }
-    st->Recv_Type = add_case_type(m, &recv_spec);
-    if (st->Recv_Type == NULL) {
+    if (gc_py_add_type(m, &recv_spec, &st->Recv_Type) < 0 ||
+        gc_py_add_type(m, &send_spec, &st->Send_Type) < 0 ||
+        gc_py_add_structseq(m, &selected_desc, &st->Selected_Type) < 0) {
         return -1;
     }
-    st->Send_Type = add_case_type(m, &send_spec);
-    if (st->Send_Type == NULL) {
-        return -1;
-    }
-    st->Selected_Type = PyStructSequence_NewType(&selected_desc);
-    if (st->Selected_Type == NULL) {
-        return -1;
-    }
-    if (PyModule_AddType(m, st->Selected_Type) < 0) {
-        return -1;
-    }
+    /* Calls to the case types go straight to case_vectorcall (a heap type
+     * can take no vectorcall slot before 3.14). */
+    st->Recv_Type->tp_vectorcall = case_vectorcall;
+    st->Send_Type->tp_vectorcall = case_vectorcall;
     st->nothing_selected = PyStructSequence_New(st->Selected_Type);
     if (st->nothing_selected == NULL) {
         return -1;

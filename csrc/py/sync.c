@@ -167,9 +167,6 @@ no_arguments(const char *name, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 /* --- Mutex --------------------------------------------------------------- */
 
 typedef struct {
@@ -1301,28 +1298,14 @@ static PyType_Spec WaitGroup_spec = {
 
 /* --- module init --------------------------------------------------------- */
 
-static PyTypeObject *
-add_type(PyObject *m, PyType_Spec *spec)
-{
-    PyObject *tp = PyType_FromModuleAndSpec(m, spec, NULL);
-    if (tp == NULL) {
-        return NULL;
-    }
-    if (PyModule_AddType(m, (PyTypeObject *)tp) < 0) {
-        Py_DECREF(tp);
-        return NULL;
-    }
-    return (PyTypeObject *)tp;
-}
-
 int
 gc_py_sync_init(PyObject *m, gc_py_state *st)
 {
-    if ((st->Mutex_Type = add_type(m, &Mutex_spec)) == NULL ||
-        (st->RWMutex_Type = add_type(m, &RWMutex_spec)) == NULL ||
-        (st->RWMutexGuard_Type = add_type(m, &RWMutexGuard_spec)) == NULL ||
-        (st->Semaphore_Type = add_type(m, &Semaphore_spec)) == NULL ||
-        (st->WaitGroup_Type = add_type(m, &WaitGroup_spec)) == NULL) {
+    if (gc_py_add_type(m, &Mutex_spec, &st->Mutex_Type) < 0 ||
+        gc_py_add_type(m, &RWMutex_spec, &st->RWMutex_Type) < 0 ||
+        gc_py_add_type(m, &RWMutexGuard_spec, &st->RWMutexGuard_Type) < 0 ||
+        gc_py_add_type(m, &Semaphore_spec, &st->Semaphore_Type) < 0 ||
+        gc_py_add_type(m, &WaitGroup_spec, &st->WaitGroup_Type) < 0) {
         return -1;
     }
     return gc_py_goroutine_init(m, st);

@@ -791,9 +791,6 @@ PyDoc_STRVAR(timer_c__doc__,
              "    t = gochan.Timer(0.01)\n"
              "    t.c.recv()");
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 static PyMethodDef Timer_methods[] = {
     {"stop", timer_stop, METH_NOARGS, timer_stop__doc__},
     {"reset", FUNC(timer_reset), FASTCALL_KW, timer_reset__doc__},
@@ -1129,29 +1126,11 @@ static PyMethodDef timer_functions[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyTypeObject *
-add_timer_type(PyObject *m, PyType_Spec *spec)
-{
-    PyObject *tp = PyType_FromModuleAndSpec(m, spec, NULL);
-    if (tp == NULL) {
-        return NULL;
-    }
-    if (PyModule_AddType(m, (PyTypeObject *)tp) < 0) {
-        Py_DECREF(tp);
-        return NULL;
-    }
-    return (PyTypeObject *)tp;
-}
-
 int
 gc_py_timer_init(PyObject *m, gc_py_state *st)
 {
-    st->Timer_Type = add_timer_type(m, &timer_spec);
-    if (st->Timer_Type == NULL) {
-        return -1;
-    }
-    st->Ticker_Type = add_timer_type(m, &ticker_spec);
-    if (st->Ticker_Type == NULL) {
+    if (gc_py_add_type(m, &timer_spec, &st->Timer_Type) < 0 ||
+        gc_py_add_type(m, &ticker_spec, &st->Ticker_Type) < 0) {
         return -1;
     }
     return PyModule_AddFunctions(m, timer_functions);

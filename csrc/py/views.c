@@ -44,9 +44,6 @@ ChanView_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
-#define FASTCALL_KW (METH_FASTCALL | METH_KEYWORDS)
-#define FUNC(f)     ((PyCFunction)(void (*)(void))(f))
-
 static PyGetSetDef ChanView_getset[] = {
     {"closed", chan_get_closed, NULL, chan_closed__doc__, NULL},
     {"cap", chan_get_cap, NULL, chan_cap__doc__, NULL},
