@@ -278,4 +278,53 @@ int gc_py_new_type(PyObject *m, PyType_Spec *spec, PyTypeObject **slot);
 int gc_py_add_structseq(PyObject *m, PyStructSequence_Desc *desc,
                         PyTypeObject **slot);
 
+/* The end of a tp_dealloc, and of a tp_new whose object could not be
+ * made ready: free op and drop the reference to its heap type that op
+ * held. */
+static inline void
+gc_py_free(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* In a tp_dealloc: clear the weak references to op, whose weakreflist
+ * field holds `list`. */
+static inline void
+gc_py_clear_weakrefs(PyObject *op, PyObject *list)
+{
+    if (list != NULL) {
+        PyObject_ClearWeakRefs(op);
+    }
+}
+
+/* The members of a type whose only member is __weaklistoffset__, the
+ * offset of its struct's field `weakreflist` (how a heap type made from
+ * a spec says where its weak references go). */
+#define GC_PY_WEAKLIST_MEMBERS(name, type)                                 \
+    static PyMemberDef name[] = {                                          \
+        {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(type, weakreflist), \
+         Py_READONLY, NULL},                                               \
+        {NULL, 0, 0, 0, NULL},                                             \
+    }
+
+/* __exit__ of a context manager, given what the call that let go of the
+ * resource returned: False (an exception from the block goes on), or
+ * NULL if that call raised. */
+static inline PyObject *
+gc_py_exit_result(PyObject *released)
+{
+    if (released == NULL) {
+        return NULL;
+    }
+    Py_DECREF(released);
+    Py_RETURN_FALSE;
+}
+
+/* __reduce__ of an object that lives in one process: raise TypeError
+ * "cannot pickle 'T' object: <why>" (no colon and reason if why is NULL)
+ * and return NULL. */
+PyObject *gc_py_cannot_pickle(PyObject *self, const char *why);
+
 #endif /* GC_PY_BINDING_H */

@@ -570,10 +570,7 @@ const char chan_reduce_ex__doc__[] =
 PyObject *
 chan_reduce(PyObject *self, PyObject *unused)
 {
-    PyErr_Format(PyExc_TypeError,
-                 "cannot pickle '%.200s' object: channels live in one process",
-                 Py_TYPE(self)->tp_name);
-    return NULL;
+    return gc_py_cannot_pickle(self, "channels live in one process");
 }
 
 const char chan_class_getitem__doc__[] =
@@ -803,15 +800,12 @@ decref_item(void *item, void *arg)
 static void
 Chan_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     gc_py_chan *chan = (gc_py_chan *)self;
     PyObject_GC_UnTrack(self);
     /* A chain of channels, each buffering the next, is freed without
      * recursing once per link. */
     Py_TRASHCAN_BEGIN(self, Chan_dealloc);
-    if (chan->base.weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, chan->base.weakreflist);
     gc_chan *ch = chan->base.ch;
     chan->base.ch = NULL;
     if (chan->release != NULL) {
@@ -820,8 +814,7 @@ Chan_dealloc(PyObject *self)
     else if (ch != NULL) {
         gc_chan_free(ch, decref_item, NULL);
     }
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
     Py_TRASHCAN_END;
 }
 
@@ -928,11 +921,7 @@ static PyGetSetDef Chan_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef Chan_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET,
-     offsetof(gc_py_chanbase, weakreflist), Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Chan_members, gc_py_chanbase);
 
 PyDoc_STRVAR(
     Chan__doc__,

@@ -76,20 +76,25 @@ typedef struct ctx_object {
     PyObject *weakreflist;
 } ctx_object;
 
-typedef struct cancel_object {
+/* The head of the two callable types, CancelFunc and AfterFuncStop: a
+ * call goes straight to `vectorcall` (__vectorcalloffset__). */
+typedef struct callable_object {
     PyObject ob_base;
-    ctx_object *ctx; /* strong reference; owns_tok is set */
     vectorcallfunc vectorcall;
+} callable_object;
+
+typedef struct cancel_object {
+    callable_object head; /* vectorcall: cancel_vectorcall */
+    ctx_object *ctx;      /* strong reference; owns_tok is set */
 } cancel_object;
 
 typedef struct afunc_object {
-    PyObject ob_base;
-    gc_ctx_notify node; /* registration on tok */
-    gc_task task;       /* queued to the dispatcher once done */
-    gc_ctx *tok;        /* counted reference; NULL: never done */
-    PyObject *fn;       /* until it is handed over or stopped */
-    int stopped;        /* tok NULL only: stop() ran */
-    vectorcallfunc vectorcall;
+    callable_object head; /* vectorcall: afunc_stop */
+    gc_ctx_notify node;   /* registration on tok */
+    gc_task task;         /* queued to the dispatcher once done */
+    gc_ctx *tok;          /* counted reference; NULL: never done */
+    PyObject *fn;         /* until it is handed over or stopped */
+    int stopped;          /* tok NULL only: stop() ran */
 } afunc_object;
 
 #define CTX(o) ((ctx_object *)(o))
@@ -222,7 +227,7 @@ ctx_pair(gc_py_state *st, ctx_object *parent, int kind, int64_t deadline,
         Py_DECREF(ctx);
         return NULL;
     }
-    cancel->vectorcall = cancel_vectorcall;
+    cancel->head.vectorcall = cancel_vectorcall;
     cancel->ctx = ctx; /* the reference from ctx_derive */
     PyObject *pair = PyTuple_Pack(2, (PyObject *)ctx, (PyObject *)cancel);
     Py_DECREF(cancel);
@@ -731,10 +736,7 @@ PyDoc_STRVAR(ctx_reduce_ex__doc__,
 static PyObject *
 ctx_reduce(PyObject *self, PyObject *unused)
 {
-    PyErr_Format(PyExc_TypeError,
-                 "cannot pickle '%.200s' object: contexts live in one process",
-                 Py_TYPE(self)->tp_name);
-    return NULL;
+    return gc_py_cannot_pickle(self, "contexts live in one process");
 }
 
 /* --- repr ---------------------------------------------------------------- */
@@ -882,14 +884,11 @@ static void
 Context_dealloc(PyObject *op)
 {
     ctx_object *self = CTX(op);
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     /* A chain of a hundred thousand contexts, each holding the next, is
      * freed without a C recursion per link. */
     Py_TRASHCAN_BEGIN(op, Context_dealloc);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
+    gc_py_clear_weakrefs(op, self->weakreflist);
     Context_clear(op);
     Py_CLEAR(self->done);
     Py_CLEAR(self->parent);
@@ -897,8 +896,7 @@ Context_dealloc(PyObject *op)
         gc_ctx_decref(self->tok);
         self->tok = NULL;
     }
-    tp->tp_free(op);
-    Py_DECREF(tp);
+    gc_py_free(op);
     Py_TRASHCAN_END;
 }
 
@@ -916,11 +914,7 @@ static PyMethodDef Context_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef Context_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(ctx_object, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Context_members, ctx_object);
 
 PyDoc_STRVAR(
     Context__doc__,
@@ -945,6 +939,20 @@ static PyType_Spec Context_spec = {
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
              Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Context_slots,
+};
+
+/* --- what the callable types share --------------------------------------- */
+
+static PyMethodDef callable_methods[] = {
+    {"__reduce__", ctx_reduce, METH_NOARGS, ctx_reduce__doc__},
+    {"__reduce_ex__", ctx_reduce, METH_O, ctx_reduce_ex__doc__},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef callable_members[] = {
+    {"__vectorcalloffset__", Py_T_PYSSIZET,
+     offsetof(callable_object, vectorcall), Py_READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
 };
 
 /* --- cancel functions ---------------------------------------------------- */
@@ -1069,28 +1077,14 @@ CancelFunc_traverse(PyObject *op, visitproc visit, void *arg)
 static void
 CancelFunc_dealloc(PyObject *op)
 {
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     Py_CLEAR(((cancel_object *)op)->ctx);
-    tp->tp_free(op);
-    Py_DECREF(tp);
+    gc_py_free(op);
 }
-
-static PyMethodDef CancelFunc_methods[] = {
-    {"__reduce__", ctx_reduce, METH_NOARGS, ctx_reduce__doc__},
-    {"__reduce_ex__", ctx_reduce, METH_O, ctx_reduce_ex__doc__},
-    {NULL, NULL, 0, NULL},
-};
 
 static PyGetSetDef CancelFunc_getset[] = {
     {"__signature__", CancelFunc_signature, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMemberDef CancelFunc_members[] = {
-    {"__vectorcalloffset__", Py_T_PYSSIZET,
-     offsetof(cancel_object, vectorcall), Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
 };
 
 PyDoc_STRVAR(
@@ -1110,9 +1104,9 @@ static PyType_Slot CancelFunc_slots[] = {
     {Py_tp_traverse, CancelFunc_traverse},
     {Py_tp_repr, CancelFunc_repr},
     {Py_tp_call, PyVectorcall_Call},
-    {Py_tp_methods, CancelFunc_methods},
+    {Py_tp_methods, callable_methods},
     {Py_tp_getset, CancelFunc_getset},
-    {Py_tp_members, CancelFunc_members},
+    {Py_tp_members, callable_members},
     {0, NULL},
 };
 
@@ -1171,7 +1165,7 @@ afunc_new(gc_py_state *st, ctx_object *ctx, PyObject *fn)
     if (self == NULL) {
         return NULL;
     }
-    self->vectorcall = afunc_stop;
+    self->head.vectorcall = afunc_stop;
     self->fn = Py_NewRef(fn);
     gc_ctx_notify_init(&self->node, afunc_notify);
     self->task.run = afunc_run;
@@ -1236,14 +1230,12 @@ static void
 AfterFunc_dealloc(PyObject *op)
 {
     afunc_object *self = (afunc_object *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
     Py_CLEAR(self->fn);
     if (self->tok != NULL) {
         gc_ctx_decref(self->tok);
     }
-    tp->tp_free(op);
-    Py_DECREF(tp);
+    gc_py_free(op);
 }
 
 static PyObject *
@@ -1254,12 +1246,6 @@ AfterFunc_repr(PyObject *op)
                                 self->fn ? self->fn : Py_None);
 }
 
-static PyMethodDef AfterFunc_methods[] = {
-    {"__reduce__", ctx_reduce, METH_NOARGS, ctx_reduce__doc__},
-    {"__reduce_ex__", ctx_reduce, METH_O, ctx_reduce_ex__doc__},
-    {NULL, NULL, 0, NULL},
-};
-
 static PyObject *
 AfterFunc_signature(PyObject *op, void *closure)
 {
@@ -1269,12 +1255,6 @@ AfterFunc_signature(PyObject *op, void *closure)
 static PyGetSetDef AfterFunc_getset[] = {
     {"__signature__", AfterFunc_signature, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
-};
-
-static PyMemberDef AfterFunc_members[] = {
-    {"__vectorcalloffset__", Py_T_PYSSIZET, offsetof(afunc_object, vectorcall),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
 };
 
 PyDoc_STRVAR(AfterFunc__doc__,
@@ -1290,8 +1270,8 @@ static PyType_Slot AfterFunc_slots[] = {
     {Py_tp_doc, (void *)AfterFunc__doc__}, {Py_tp_dealloc, AfterFunc_dealloc},
     {Py_tp_traverse, AfterFunc_traverse},  {Py_tp_clear, AfterFunc_clear},
     {Py_tp_repr, AfterFunc_repr},          {Py_tp_call, PyVectorcall_Call},
-    {Py_tp_methods, AfterFunc_methods},    {Py_tp_getset, AfterFunc_getset},
-    {Py_tp_members, AfterFunc_members},    {0, NULL},
+    {Py_tp_methods, callable_methods},     {Py_tp_getset, AfterFunc_getset},
+    {Py_tp_members, callable_members},     {0, NULL},
 };
 
 static PyType_Spec AfterFunc_spec = {

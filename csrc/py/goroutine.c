@@ -619,18 +619,14 @@ Goroutine_dealloc(PyObject *self)
     if (PyObject_CallFinalizerFromDealloc(self) < 0) {
         return; /* the report resurrected it */
     }
-    PyTypeObject *tp = Py_TYPE(self);
     py_goroutine *g = GOROUTINE(self);
     PyObject_GC_UnTrack(self);
-    if (g->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, g->weakreflist);
     Goroutine_clear(self);
     if (g->ready) {
         gc_wg_destroy(&g->finished);
     }
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 PyDoc_STRVAR(goroutine_reduce__doc__,
@@ -642,9 +638,7 @@ PyDoc_STRVAR(goroutine_reduce__doc__,
 static PyObject *
 goroutine_reduce(PyObject *self, PyObject *unused)
 {
-    PyErr_SetString(PyExc_TypeError, "cannot pickle 'gochan.Goroutine' "
-                                     "object: it belongs to one process");
-    return NULL;
+    return gc_py_cannot_pickle(self, "it belongs to one process");
 }
 
 PyDoc_STRVAR(goroutine_class_getitem__doc__,
@@ -668,11 +662,7 @@ static PyGetSetDef Goroutine_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef Goroutine_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(py_goroutine, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Goroutine_members, py_goroutine);
 
 PyDoc_STRVAR(
     Goroutine__doc__,

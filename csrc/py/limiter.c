@@ -265,8 +265,7 @@ TokenBucket_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (gc_limiter_init(&self->lim, rate, burst) < 0) {
         /* tp_alloc zeroed the object; dealloc must not destroy the mutex
          * that was never made, so free it by hand. */
-        type->tp_free(self);
-        Py_DECREF(type);
+        gc_py_free((PyObject *)self);
         return PyErr_NoMemory();
     }
     return (PyObject *)self;
@@ -275,10 +274,8 @@ TokenBucket_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 TokenBucket_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     gc_limiter_destroy(LIM(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 PyDoc_STRVAR(

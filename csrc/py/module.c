@@ -417,6 +417,20 @@ gc_py_add_structseq(PyObject *m, PyStructSequence_Desc *desc,
     return export_type(m, tp, slot);
 }
 
+PyObject *
+gc_py_cannot_pickle(PyObject *self, const char *why)
+{
+    const char *name = Py_TYPE(self)->tp_name;
+    if (why == NULL) {
+        PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object", name);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "cannot pickle '%.200s' object: %s",
+                     name, why);
+    }
+    return NULL;
+}
+
 static int
 module_exec(PyObject *m)
 {

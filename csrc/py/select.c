@@ -193,13 +193,11 @@ case_clear(PyObject *self)
 static void
 case_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     gc_py_case *c = (gc_py_case *)self;
     PyObject_GC_UnTrack(self);
     Py_CLEAR(c->value);
     Py_CLEAR(c->chan);
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyObject *
@@ -229,9 +227,7 @@ case_get_value(PyObject *self, void *closure)
 static PyObject *
 case_reduce(PyObject *self, PyObject *unused)
 {
-    PyErr_Format(PyExc_TypeError, "cannot pickle '%.100s' object",
-                 Py_TYPE(self)->tp_name);
-    return NULL;
+    return gc_py_cannot_pickle(self, NULL);
 }
 
 static PyMethodDef case_methods[] = {

@@ -95,10 +95,7 @@ PyDoc_STRVAR(sync_reduce__doc__,
 static PyObject *
 sync_reduce(PyObject *self, PyObject *unused)
 {
-    PyErr_Format(PyExc_TypeError,
-                 "cannot pickle '%.200s' object: it belongs to one process",
-                 Py_TYPE(self)->tp_name);
-    return NULL;
+    return gc_py_cannot_pickle(self, "it belongs to one process");
 }
 
 /* A count argument (a semaphore's n, a WaitGroup's delta): an int. */
@@ -153,6 +150,23 @@ parse_n_and_wait(PyObject *self, const char *fname, PyObject *const *args,
     }
     *n = 1;
     return arg == NULL ? 0 : parse_count(arg, "n", n);
+}
+
+/* __enter__ when the fast path could not take the primitive: wait as
+ * long as it takes (no timeout, no context), then return `entered`; or
+ * what condition_result says of a wait that ended otherwise (a signal
+ * handler raised). */
+static PyObject *
+enter_slow(PyObject *self, gc_py_sync_call call, void *prim, int64_t n,
+           PyObject *entered)
+{
+    gc_py_wait w;
+    gc_py_sync_parse(self, "__enter__", NULL, 0, NULL, &w);
+    gc_status status = gc_py_sync_wait(call, prim, n, &w);
+    if (status != GC_OK) {
+        return condition_result(self, status, &w);
+    }
+    return Py_NewRef(entered);
 }
 
 /* Constructors that take no arguments. */
@@ -277,15 +291,10 @@ PyDoc_STRVAR(mutex_enter__doc__,
 static PyObject *
 mutex_enter(PyObject *self, PyObject *unused)
 {
-    if (!gc_mu_try_lock(MU(self))) {
-        gc_py_wait w;
-        gc_py_sync_parse(self, "__enter__", NULL, 0, NULL, &w);
-        gc_status status = gc_py_sync_wait(mu_lock_call, MU(self), 0, &w);
-        if (status != GC_OK) {
-            return condition_result(self, status, &w);
-        }
+    if (gc_mu_try_lock(MU(self))) {
+        return Py_NewRef(self);
     }
-    return Py_NewRef(self);
+    return enter_slow(self, mu_lock_call, MU(self), 0, self);
 }
 
 PyDoc_STRVAR(mutex_exit__doc__, "__exit__($self, /, *exc_info)\n"
@@ -296,12 +305,7 @@ PyDoc_STRVAR(mutex_exit__doc__, "__exit__($self, /, *exc_info)\n"
 static PyObject *
 mutex_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *result = mutex_unlock(self, NULL);
-    if (result == NULL) {
-        return NULL;
-    }
-    Py_DECREF(result);
-    Py_RETURN_FALSE;
+    return gc_py_exit_result(mutex_unlock(self, NULL));
 }
 
 static PyObject *
@@ -323,8 +327,7 @@ Mutex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (gc_mu_init(&self->mu) != 0) {
-        type->tp_free(self);
-        Py_DECREF(type);
+        gc_py_free((PyObject *)self);
         return PyErr_NoMemory();
     }
     return (PyObject *)self;
@@ -333,13 +336,9 @@ Mutex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 Mutex_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    if (((py_mutex *)self)->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, ((py_mutex *)self)->weakreflist);
     gc_mu_destroy(MU(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyMethodDef Mutex_methods[] = {
@@ -353,11 +352,7 @@ static PyMethodDef Mutex_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef Mutex_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(py_mutex, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Mutex_members, py_mutex);
 
 PyDoc_STRVAR(
     Mutex__doc__,
@@ -650,8 +645,7 @@ RWMutex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (gc_rw_init(&self->rw) != 0) {
-        type->tp_free(self);
-        Py_DECREF(type);
+        gc_py_free((PyObject *)self);
         return PyErr_NoMemory();
     }
     return (PyObject *)self;
@@ -660,13 +654,9 @@ RWMutex_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 RWMutex_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    if (((py_rwmutex *)self)->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, ((py_rwmutex *)self)->weakreflist);
     gc_rw_destroy(RW(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyMethodDef RWMutex_methods[] = {
@@ -682,11 +672,7 @@ static PyMethodDef RWMutex_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef RWMutex_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(py_rwmutex, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(RWMutex_members, py_rwmutex);
 
 PyDoc_STRVAR(
     RWMutex__doc__,
@@ -738,14 +724,8 @@ guard_enter(PyObject *self, PyObject *unused)
     if (g->write ? gc_rw_try_lock(rw) : gc_rw_try_rlock(rw)) {
         Py_RETURN_NONE;
     }
-    gc_py_wait w;
-    gc_py_sync_parse(g->rw, "__enter__", NULL, 0, NULL, &w);
-    gc_status status =
-        gc_py_sync_wait(g->write ? rw_lock_call : rw_rlock_call, rw, 0, &w);
-    if (status != GC_OK) {
-        return condition_result(g->rw, status, &w);
-    }
-    Py_RETURN_NONE;
+    return enter_slow(g->rw, g->write ? rw_lock_call : rw_rlock_call, rw, 0,
+                      Py_None);
 }
 
 PyDoc_STRVAR(guard_exit__doc__, "__exit__($self, /, *exc_info)\n"
@@ -757,13 +737,8 @@ static PyObject *
 guard_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     py_rwguard *g = (py_rwguard *)self;
-    PyObject *result =
-        g->write ? rwmutex_unlock(g->rw, NULL) : rwmutex_runlock(g->rw, NULL);
-    if (result == NULL) {
-        return NULL;
-    }
-    Py_DECREF(result);
-    Py_RETURN_FALSE;
+    return gc_py_exit_result(g->write ? rwmutex_unlock(g->rw, NULL)
+                                      : rwmutex_runlock(g->rw, NULL));
 }
 
 static PyObject *
@@ -779,10 +754,8 @@ RWMutexGuard_repr(PyObject *self)
 static void
 RWMutexGuard_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     Py_CLEAR(((py_rwguard *)self)->rw);
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyMethodDef RWMutexGuard_methods[] = {
@@ -958,15 +931,10 @@ semaphore_enter(PyObject *self, PyObject *unused)
     if (check_acquire(self, 1) < 0) {
         return NULL;
     }
-    if (!gc_sem_try_acquire(SEM(self), 1)) {
-        gc_py_wait w;
-        gc_py_sync_parse(self, "__enter__", NULL, 0, NULL, &w);
-        gc_status status = gc_py_sync_wait(sem_acquire_call, SEM(self), 1, &w);
-        if (status != GC_OK) {
-            return condition_result(self, status, &w);
-        }
+    if (gc_sem_try_acquire(SEM(self), 1)) {
+        return Py_NewRef(self);
     }
-    return Py_NewRef(self);
+    return enter_slow(self, sem_acquire_call, SEM(self), 1, self);
 }
 
 PyDoc_STRVAR(semaphore_exit__doc__, "__exit__($self, /, *exc_info)\n"
@@ -977,12 +945,7 @@ PyDoc_STRVAR(semaphore_exit__doc__, "__exit__($self, /, *exc_info)\n"
 static PyObject *
 semaphore_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *result = semaphore_release(self, NULL, 0, NULL);
-    if (result == NULL) {
-        return NULL;
-    }
-    Py_DECREF(result);
-    Py_RETURN_FALSE;
+    return gc_py_exit_result(semaphore_release(self, NULL, 0, NULL));
 }
 
 static PyObject *
@@ -1014,8 +977,7 @@ Semaphore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (gc_sem_init(&self->sem, n) != 0) {
-        type->tp_free(self);
-        Py_DECREF(type);
+        gc_py_free((PyObject *)self);
         return PyErr_NoMemory();
     }
     return (PyObject *)self;
@@ -1024,13 +986,9 @@ Semaphore_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 Semaphore_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    if (((py_semaphore *)self)->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, ((py_semaphore *)self)->weakreflist);
     gc_sem_destroy(SEM(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyMethodDef Semaphore_methods[] = {
@@ -1046,11 +1004,7 @@ static PyMethodDef Semaphore_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef Semaphore_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(py_semaphore, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Semaphore_members, py_semaphore);
 
 PyDoc_STRVAR(
     Semaphore__doc__,
@@ -1229,8 +1183,7 @@ WaitGroup_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (gc_wg_init(&self->wg, 0) != 0) {
-        type->tp_free(self);
-        Py_DECREF(type);
+        gc_py_free((PyObject *)self);
         return PyErr_NoMemory();
     }
     return (PyObject *)self;
@@ -1239,13 +1192,9 @@ WaitGroup_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 WaitGroup_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
-    if (((gc_py_waitgroup *)self)->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, ((gc_py_waitgroup *)self)->weakreflist);
     gc_wg_destroy(WG(self));
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyMethodDef WaitGroup_methods[] = {
@@ -1257,11 +1206,7 @@ static PyMethodDef WaitGroup_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyMemberDef WaitGroup_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET,
-     offsetof(gc_py_waitgroup, weakreflist), Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(WaitGroup_members, gc_py_waitgroup);
 
 PyDoc_STRVAR(
     WaitGroup__doc__,

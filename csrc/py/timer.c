@@ -761,11 +761,8 @@ static void
 Timer_dealloc(PyObject *op)
 {
     timer_object *self = (timer_object *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
+    gc_py_clear_weakrefs(op, self->weakreflist);
     Timer_clear(op);
     Py_CLEAR(self->c); /* stops and releases the channel timer */
     if (self->af != NULL) {
@@ -774,8 +771,7 @@ Timer_dealloc(PyObject *op)
         PyMem_RawFree(self->af);
         self->af = NULL;
     }
-    tp->tp_free(op);
-    Py_DECREF(tp);
+    gc_py_free(op);
 }
 
 static PyObject *
@@ -802,11 +798,7 @@ static PyGetSetDef Timer_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef Timer_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(timer_object, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Timer_members, timer_object);
 
 PyDoc_STRVAR(
     Timer__doc__,
@@ -945,12 +937,7 @@ ticker_enter(PyObject *op, PyObject *unused)
 static PyObject *
 ticker_exit(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *r = ticker_stop(op, NULL);
-    if (r == NULL) {
-        return NULL;
-    }
-    Py_DECREF(r);
-    Py_RETURN_FALSE;
+    return gc_py_exit_result(ticker_stop(op, NULL));
 }
 
 /* The next tick; StopIteration once stopped (also while waiting). */
@@ -1003,18 +990,14 @@ static void
 Ticker_dealloc(PyObject *op)
 {
     ticker_object *self = (ticker_object *)op;
-    PyTypeObject *tp = Py_TYPE(op);
     PyObject_GC_UnTrack(op);
-    if (self->weakreflist != NULL) {
-        PyObject_ClearWeakRefs(op);
-    }
+    gc_py_clear_weakrefs(op, self->weakreflist);
     /* Stops the ticks once nobody holds the channel either. */
     Py_CLEAR(self->c);
     if (self->stopch != NULL) {
         gc_chan_free(self->stopch, NULL, NULL); /* no waiter: self is gone */
     }
-    tp->tp_free(op);
-    Py_DECREF(tp);
+    gc_py_free(op);
 }
 
 static PyObject *
@@ -1070,11 +1053,7 @@ static PyGetSetDef Ticker_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef Ticker_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET, offsetof(ticker_object, weakreflist),
-     Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(Ticker_members, ticker_object);
 
 PyDoc_STRVAR(
     Ticker__doc__,

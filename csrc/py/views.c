@@ -33,15 +33,11 @@ ChanView_traverse(PyObject *self, visitproc visit, void *arg)
 static void
 ChanView_dealloc(PyObject *self)
 {
-    PyTypeObject *tp = Py_TYPE(self);
     gc_py_chanview *view = (gc_py_chanview *)self;
     PyObject_GC_UnTrack(self);
-    if (view->base.weakreflist != NULL) {
-        PyObject_ClearWeakRefs(self);
-    }
+    gc_py_clear_weakrefs(self, view->base.weakreflist);
     Py_CLEAR(view->owner);
-    tp->tp_free(self);
-    Py_DECREF(tp);
+    gc_py_free(self);
 }
 
 static PyGetSetDef ChanView_getset[] = {
@@ -50,11 +46,7 @@ static PyGetSetDef ChanView_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-static PyMemberDef ChanView_members[] = {
-    {"__weaklistoffset__", Py_T_PYSSIZET,
-     offsetof(gc_py_chanbase, weakreflist), Py_READONLY, NULL},
-    {NULL, 0, 0, 0, NULL},
-};
+GC_PY_WEAKLIST_MEMBERS(ChanView_members, gc_py_chanbase);
 
 #define VIEW_FLAGS                                                        \
     (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE | \
