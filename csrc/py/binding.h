@@ -322,6 +322,55 @@ gc_py_exit_result(PyObject *released)
     Py_RETURN_FALSE;
 }
 
+/* --- one way to parse arguments and to say what was wrong (module.c) -- */
+
+/* Fill `w` for a call without timeout= and ctx=: wait for ever. */
+static inline void
+gc_py_wait_forever(gc_py_wait *w)
+{
+    w->timeout_ns = GC_FOREVER;
+    w->ctx = NULL;
+    w->cancel = NULL;
+    w->deadline = GC_FOREVER;
+    w->have_deadline = 1;
+}
+
+/* gc_py_parse_args for a method of one of the module's final types (the
+ * type of `self` finds the module state), with `w` NULL for a method that
+ * takes no timeout= and ctx=.  The common call, with the argument (if
+ * any) by position and no keyword, is decided here without the module
+ * state. */
+static inline int
+gc_py_parse_method(PyObject *self, const char *fname, const char *argname,
+                   PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                   PyObject **arg, gc_py_wait *w)
+{
+    if (kwnames == NULL && nargs == (argname != NULL)) {
+        if (argname != NULL) {
+            *arg = args[0];
+        }
+        if (w != NULL) {
+            gc_py_wait_forever(w);
+        }
+        return 0;
+    }
+    return gc_py_parse_args(gc_py_state_of(Py_TYPE(self)), fname, argname,
+                            args, nargs, kwnames, arg, w);
+}
+
+/* Raise "<message>, got <what obj is>", the message made from fmt and
+ * what follows as by PyUnicode_FromFormat: gc_py_bad_type raises
+ * TypeError and names obj's type, gc_py_bad_value raises ValueError and
+ * shows repr(obj). */
+void gc_py_bad_type(PyObject *obj, const char *fmt, ...);
+void gc_py_bad_value(PyObject *obj, const char *fmt, ...);
+
+/* float(obj) for a number of seconds into *out, an int too large for a
+ * double being an infinity of its sign (not OverflowError).  0, or -1
+ * with float()'s exception set, except that an object that is not a
+ * number raises gc_py_bad_type(obj, fmt, ...) instead of its TypeError. */
+int gc_py_seconds(PyObject *obj, double *out, const char *fmt, ...);
+
 /* __reduce__ of an object that lives in one process: raise TypeError
  * "cannot pickle 'T' object: <why>" (no colon and reason if why is NULL)
  * and return NULL. */

@@ -154,30 +154,6 @@ items_out(PyObject **items, Py_ssize_t n)
     return rc;
 }
 
-/* --- argument checks ----------------------------------------------------- */
-
-/* Parse a blocking call's arguments (gc_py_parse_args); the common call,
- * with no keyword argument, is decided here without the module state. */
-static inline int
-parse_args(PyObject *self, const char *fname, const char *argname,
-           PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-           PyObject **arg, gc_py_wait *w)
-{
-    if (kwnames == NULL && nargs == (argname != NULL)) {
-        if (argname != NULL) {
-            *arg = args[0];
-        }
-        w->timeout_ns = GC_FOREVER;
-        w->ctx = NULL;
-        w->cancel = NULL;
-        w->deadline = GC_FOREVER;
-        w->have_deadline = 1;
-        return 0;
-    }
-    return gc_py_parse_args(gc_py_state_of(Py_TYPE(self)), fname, argname,
-                            args, nargs, kwnames, arg, w);
-}
-
 #define CH(self) (((gc_py_chanbase *)(self))->ch)
 
 /* --- methods shared with the views --------------------------------------- */
@@ -202,8 +178,8 @@ chan_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     PyObject *value;
     gc_py_wait w;
-    if (parse_args(self, "send", "value", args, nargs, kwnames, &value, &w) <
-        0) {
+    if (gc_py_parse_method(self, "send", "value", args, nargs, kwnames, &value,
+                           &w) < 0) {
         return NULL;
     }
     Py_INCREF(value);
@@ -233,7 +209,8 @@ chan_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
           PyObject *kwnames)
 {
     gc_py_wait w;
-    if (parse_args(self, "recv", NULL, args, nargs, kwnames, NULL, &w) < 0) {
+    if (gc_py_parse_method(self, "recv", NULL, args, nargs, kwnames, NULL,
+                           &w) < 0) {
         return NULL;
     }
     PyObject *item;
@@ -260,8 +237,8 @@ chan_recv_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
              PyObject *kwnames)
 {
     gc_py_wait w;
-    if (parse_args(self, "recv_ok", NULL, args, nargs, kwnames, NULL, &w) <
-        0) {
+    if (gc_py_parse_method(self, "recv_ok", NULL, args, nargs, kwnames, NULL,
+                           &w) < 0) {
         return NULL;
     }
     /* The result is made first: running out of memory loses no value. */
@@ -302,12 +279,8 @@ chan_send_nowait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                  PyObject *kwnames)
 {
     PyObject *value;
-    if (kwnames == NULL && nargs == 1) {
-        value = args[0];
-    }
-    else if (gc_py_parse_args(gc_py_state_of(Py_TYPE(self)), "send_nowait",
-                              "value", args, nargs, kwnames, &value,
-                              NULL) < 0) {
+    if (gc_py_parse_method(self, "send_nowait", "value", args, nargs, kwnames,
+                           &value, NULL) < 0) {
         return NULL;
     }
     Py_INCREF(value);
@@ -411,8 +384,8 @@ chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     PyObject *iterable;
     gc_py_wait w;
-    if (parse_args(self, "send_many", "iterable", args, nargs, kwnames,
-                   &iterable, &w) < 0) {
+    if (gc_py_parse_method(self, "send_many", "iterable", args, nargs, kwnames,
+                           &iterable, &w) < 0) {
         return NULL;
     }
     PyObject *it = PyObject_GetIter(iterable);
@@ -453,8 +426,7 @@ static int
 parse_max_items(PyObject *obj, Py_ssize_t *max_items)
 {
     if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "max_items must be an int, got %.200s",
-                     Py_TYPE(obj)->tp_name);
+        gc_py_bad_type(obj, "max_items must be an int");
         return -1;
     }
     int overflow;
@@ -463,7 +435,7 @@ parse_max_items(PyObject *obj, Py_ssize_t *max_items)
         return -1;
     }
     if (overflow < 0 || (overflow == 0 && n < 1)) {
-        PyErr_Format(PyExc_ValueError, "max_items must be >= 1, got %R", obj);
+        gc_py_bad_value(obj, "max_items must be >= 1");
         return -1;
     }
     *max_items =
@@ -492,8 +464,8 @@ chan_recv_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     PyObject *max_arg;
     Py_ssize_t max_items;
     gc_py_wait w;
-    if (parse_args(self, "recv_many", "max_items", args, nargs, kwnames,
-                   &max_arg, &w) < 0 ||
+    if (gc_py_parse_method(self, "recv_many", "max_items", args, nargs,
+                           kwnames, &max_arg, &w) < 0 ||
         parse_max_items(max_arg, &max_items) < 0) {
         return NULL;
     }
@@ -582,9 +554,8 @@ const char chan_class_getitem__doc__[] =
 PyObject *
 Chan_iternext(PyObject *self)
 {
-    gc_py_wait forever = {.timeout_ns = GC_FOREVER,
-                          .deadline = GC_FOREVER,
-                          .have_deadline = 1};
+    gc_py_wait forever;
+    gc_py_wait_forever(&forever);
     PyObject *item;
     gc_status status = chan_take(CH(self), &item, &forever);
     if (status == GC_OK) {
@@ -824,8 +795,7 @@ static int
 parse_capacity(PyObject *obj, size_t *cap)
 {
     if (!PyIndex_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "capacity must be an int, got %.200s",
-                     Py_TYPE(obj)->tp_name);
+        gc_py_bad_type(obj, "capacity must be an int");
         return -1;
     }
     PyObject *n = PyNumber_Index(obj);
@@ -839,12 +809,12 @@ parse_capacity(PyObject *obj, size_t *cap)
         return -1;
     }
     if (overflow < 0 || (overflow == 0 && value < 0)) {
-        PyErr_Format(PyExc_ValueError, "capacity must be >= 0, got %R", obj);
+        gc_py_bad_value(obj, "capacity must be >= 0");
         return -1;
     }
     if (overflow > 0 || (unsigned long long)value > GC_CHAN_MAX_CAP) {
-        PyErr_Format(PyExc_ValueError, "capacity must be <= %zu, got %R",
-                     (size_t)GC_CHAN_MAX_CAP, obj);
+        gc_py_bad_value(obj, "capacity must be <= %zu",
+                        (size_t)GC_CHAN_MAX_CAP);
         return -1;
     }
     *cap = (size_t)value;

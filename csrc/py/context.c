@@ -122,9 +122,7 @@ int
 gc_py_ctx_parse(gc_py_state *st, PyObject *obj, gc_chan **cancel)
 {
     if (Py_TYPE(obj) != st->Context_Type) {
-        PyErr_Format(PyExc_TypeError,
-                     "ctx must be a gochan Context or None, got %.200s",
-                     Py_TYPE(obj)->tp_name);
+        gc_py_bad_type(obj, "ctx must be a gochan Context or None");
         return -1;
     }
     *cancel = CTX(obj)->done_ch;
@@ -171,10 +169,10 @@ static ctx_object *
 parse_parent(gc_py_state *st, const char *fname, PyObject *obj)
 {
     if (Py_TYPE(obj) != st->Context_Type) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() parent must be a gochan Context (such as "
-                     "gochan.background()), got %.200s",
-                     fname, Py_TYPE(obj)->tp_name);
+        gc_py_bad_type(obj,
+                       "%s() parent must be a gochan Context (such as "
+                       "gochan.background())",
+                       fname);
         return NULL;
     }
     return CTX(obj);
@@ -238,29 +236,9 @@ ctx_pair(gc_py_state *st, ctx_object *parent, int kind, int64_t deadline,
 static int
 parse_seconds(const char *fname, const char *what, PyObject *obj, double *out)
 {
-    double s = PyFloat_AsDouble(obj);
-    if (s == -1.0 && PyErr_Occurred() && PyLong_Check(obj) &&
-        PyErr_ExceptionMatches(PyExc_OverflowError)) {
-        /* An int too large for a double is as good as an infinity, as
-         * timeouts are everywhere else. */
-        PyErr_Clear();
-        PyObject *zero = PyLong_FromLong(0);
-        if (zero == NULL) {
-            return -1;
-        }
-        int negative = PyObject_RichCompareBool(obj, zero, Py_LT);
-        Py_DECREF(zero);
-        if (negative < 0) {
-            return -1;
-        }
-        s = negative ? -INFINITY : INFINITY;
-    }
-    if (s == -1.0 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError,
-                         "%s() %s must be a number of seconds, got %.200s",
-                         fname, what, Py_TYPE(obj)->tp_name);
-        }
+    double s;
+    if (gc_py_seconds(obj, &s, "%s() %s must be a number of seconds", fname,
+                      what) < 0) {
         return -1;
     }
     if (isnan(s)) {
@@ -353,21 +331,34 @@ PyDoc_STRVAR(with_deadline__doc__,
              "\n"
              "(ctx, cancel) for gochan.with_deadline (internal).");
 
+/* The arguments (parent, <what>) of _with_deadline and _with_timeout:
+ * the parent (borrowed) and the seconds, or NULL with an exception. */
+static ctx_object *
+parse_parent_and_seconds(gc_py_state *st, const char *fname, const char *what,
+                         PyObject *const *args, Py_ssize_t nargs,
+                         double *seconds)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes 2 arguments (parent, %s), %zd given", fname,
+                     what, nargs);
+        return NULL;
+    }
+    ctx_object *parent = parse_parent(st, fname, args[0]);
+    if (parent == NULL || parse_seconds(fname, what, args[1], seconds) < 0) {
+        return NULL;
+    }
+    return parent;
+}
+
 static PyObject *
 ctx_with_deadline(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     gc_py_state *st = (gc_py_state *)PyModule_GetState(module);
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError,
-                     "with_deadline() takes 2 arguments (parent, deadline), "
-                     "%zd given",
-                     nargs);
-        return NULL;
-    }
-    ctx_object *parent = parse_parent(st, "with_deadline", args[0]);
     double seconds;
-    if (parent == NULL ||
-        parse_seconds("with_deadline", "deadline", args[1], &seconds) < 0) {
+    ctx_object *parent = parse_parent_and_seconds(
+        st, "with_deadline", "deadline", args, nargs, &seconds);
+    if (parent == NULL) {
         return NULL;
     }
     int64_t ns = deadline_ns(seconds);
@@ -385,17 +376,10 @@ static PyObject *
 ctx_with_timeout(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     gc_py_state *st = (gc_py_state *)PyModule_GetState(module);
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError,
-                     "with_timeout() takes 2 arguments (parent, seconds), "
-                     "%zd given",
-                     nargs);
-        return NULL;
-    }
-    ctx_object *parent = parse_parent(st, "with_timeout", args[0]);
     double seconds;
-    if (parent == NULL ||
-        parse_seconds("with_timeout", "seconds", args[1], &seconds) < 0) {
+    ctx_object *parent = parse_parent_and_seconds(
+        st, "with_timeout", "seconds", args, nargs, &seconds);
+    if (parent == NULL) {
         return NULL;
     }
     /* Rounded up; a negative timeout is a deadline already past. */
@@ -700,9 +684,7 @@ static PyObject *
 ctx_after_func(PyObject *op, PyObject *fn)
 {
     if (!PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError,
-                     "after_func() fn must be callable, got %.200s",
-                     Py_TYPE(fn)->tp_name);
+        gc_py_bad_type(fn, "after_func() fn must be callable");
         return NULL;
     }
     return afunc_new(gc_py_state_of(Py_TYPE(op)), CTX(op), fn);
@@ -1026,10 +1008,9 @@ cancel_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
             cause = NULL;
         }
         if (cause != NULL && !PyExceptionInstance_Check(cause)) {
-            PyErr_Format(PyExc_TypeError,
-                         "cancel() cause must be an exception instance or "
-                         "None, got %.200s",
-                         Py_TYPE(cause)->tp_name);
+            gc_py_bad_type(cause,
+                           "cancel() cause must be an exception instance or "
+                           "None");
             return NULL;
         }
     }

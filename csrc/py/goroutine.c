@@ -330,9 +330,7 @@ gc_py_go(gc_py_state *st, const char *fname, PyObject *const *args,
     }
     PyObject *fn = args[0];
     if (!PyCallable_Check(fn)) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() needs a callable to run, got %.200s", fname,
-                     Py_TYPE(fn)->tp_name);
+        gc_py_bad_type(fn, "%s() needs a callable to run", fname);
         return NULL;
     }
     if (load_hooks(st) < 0) {
@@ -417,8 +415,7 @@ goroutine_join(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 {
     py_goroutine *g = GOROUTINE(self);
     gc_py_wait w;
-    if (gc_py_sync_parse(self, "join", args, nargs, kwnames, &w) < 0 ||
-        gc_py_sync_raise_if_cancelled(self, &w) < 0) {
+    if (gc_py_sync_begin(self, "join", args, nargs, kwnames, &w) < 0) {
         return NULL;
     }
     if (!is_finished(g)) {
@@ -791,10 +788,8 @@ set_idle_timeout(PyObject *module, PyObject *arg)
         return NULL;
     }
     if (!(seconds >= 0 && seconds <= 86400.0)) {
-        PyErr_Format(PyExc_ValueError,
-                     "idle timeout must be between 0 and 86400 seconds, got "
-                     "%R",
-                     arg);
+        gc_py_bad_value(arg,
+                        "idle timeout must be between 0 and 86400 seconds");
         return NULL;
     }
     int64_t previous = atomic_exchange_explicit(

@@ -84,9 +84,7 @@ parse_now(PyObject *obj, int64_t *ns)
     }
     double x = nearbyint(seconds * 1e9);
     if (!(fabs(x) < NOW_LIMIT_NS)) {
-        PyErr_Format(PyExc_ValueError,
-                     "now must be a finite time.monotonic() value, got %R",
-                     obj);
+        gc_py_bad_value(obj, "now must be a finite time.monotonic() value");
         return -1;
     }
     *ns = (int64_t)x;
@@ -116,7 +114,7 @@ parse_n(PyObject *obj, int64_t *n)
         return 0;
     }
     if (overflow < 0 || value < 0) {
-        PyErr_Format(PyExc_ValueError, "n must be >= 0, got %R", obj);
+        gc_py_bad_value(obj, "n must be >= 0");
         return -1;
     }
     *n = (int64_t)value;
@@ -133,10 +131,8 @@ parse_rate(PyObject *obj, double *rate)
         return -1;
     }
     if (!(value >= 0)) {
-        PyErr_Format(PyExc_ValueError,
-                     "rate must be >= 0 events per second (float('inf') for "
-                     "no limit), got %R",
-                     obj);
+        gc_py_bad_value(obj, "rate must be >= 0 events per second "
+                             "(float('inf') for no limit)");
         return -1;
     }
     *rate = value;
@@ -158,8 +154,7 @@ parse_burst(PyObject *obj, int64_t *burst)
         return -1;
     }
     if (overflow != 0 || value < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "burst must be between 0 and 2**63 - 1, got %R", obj);
+        gc_py_bad_value(obj, "burst must be between 0 and 2**63 - 1");
         return -1;
     }
     *burst = (int64_t)value;

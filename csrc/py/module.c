@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 
 #include "binding.h"
 
@@ -100,6 +101,74 @@ gc_py_gil(void)
     return is_main_thread() ? &gil_main : &gil_other;
 }
 
+/* --- what was wrong with an argument ------------------------------------ */
+
+static void
+bad_type_va(PyObject *obj, const char *fmt, va_list va)
+{
+    PyObject *message = PyUnicode_FromFormatV(fmt, va);
+    if (message != NULL) {
+        PyErr_Format(PyExc_TypeError, "%U, got %.200s", message,
+                     Py_TYPE(obj)->tp_name);
+        Py_DECREF(message);
+    }
+}
+
+void
+gc_py_bad_type(PyObject *obj, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    bad_type_va(obj, fmt, va);
+    va_end(va);
+}
+
+void
+gc_py_bad_value(PyObject *obj, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *message = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    if (message != NULL) {
+        PyErr_Format(PyExc_ValueError, "%U, got %R", message, obj);
+        Py_DECREF(message);
+    }
+}
+
+int
+gc_py_seconds(PyObject *obj, double *out, const char *fmt, ...)
+{
+    double seconds = PyFloat_AsDouble(obj);
+    if (seconds == -1.0 && PyErr_Occurred()) {
+        if (PyLong_Check(obj) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            /* An int too large for a double is as good as an infinity. */
+            PyErr_Clear();
+            PyObject *zero = PyLong_FromLong(0);
+            if (zero == NULL) {
+                return -1;
+            }
+            int negative = PyObject_RichCompareBool(obj, zero, Py_LT);
+            Py_DECREF(zero);
+            if (negative < 0) {
+                return -1;
+            }
+            seconds = negative ? -INFINITY : INFINITY;
+        }
+        else {
+            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+                va_list va;
+                va_start(va, fmt);
+                bad_type_va(obj, fmt, va);
+                va_end(va);
+            }
+            return -1;
+        }
+    }
+    *out = seconds;
+    return 0;
+}
+
 /* --- timeout= and ctx= --------------------------------------------------- */
 
 /* Convert timeout= (seconds) to nanoseconds, rounding up: None and inf
@@ -129,13 +198,8 @@ parse_timeout(PyObject *obj, int64_t *ns)
         *ns = (int64_t)seconds * 1000000000;
         return 0;
     }
-    double seconds = PyFloat_AsDouble(obj);
-    if (seconds == -1.0 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Format(PyExc_TypeError,
-                         "timeout must be a number or None, got %.200s",
-                         Py_TYPE(obj)->tp_name);
-        }
+    double seconds;
+    if (gc_py_seconds(obj, &seconds, "timeout must be a number or None") < 0) {
         return -1;
     }
     if (isnan(seconds) || seconds < 0) {
@@ -146,8 +210,7 @@ parse_timeout(PyObject *obj, int64_t *ns)
     return 0;
 
 negative:
-    PyErr_Format(PyExc_ValueError,
-                 "timeout must be a non-negative number, got %R", obj);
+    gc_py_bad_value(obj, "timeout must be a non-negative number");
     return -1;
 }
 

@@ -55,9 +55,8 @@ case_set_chan(gc_py_state *st, gc_py_case *self, PyObject *chan, int dir,
         return -1;
     }
     else {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() needs a channel (a Chan, a %s or None), got %.200s",
-                     name, view->tp_name, tp->tp_name);
+        gc_py_bad_type(chan, "%s() needs a channel (a Chan, a %s or None)",
+                       name, view->tp_name);
         return -1;
     }
     self->chan = Py_NewRef(chan);
@@ -417,11 +416,7 @@ parse_select_kwargs(gc_py_state *st, PyObject *const *kwvalues,
         }
     }
     if (timeout == Py_None && ctx == Py_None) {
-        out->wait.timeout_ns = GC_FOREVER;
-        out->wait.ctx = NULL;
-        out->wait.cancel = NULL;
-        out->wait.deadline = GC_FOREVER;
-        out->wait.have_deadline = 1;
+        gc_py_wait_forever(&out->wait);
         return 0;
     }
     return gc_py_parse_wait(st, timeout, ctx, &out->wait);

@@ -37,22 +37,6 @@ gc_py_sync_wait(gc_py_sync_call call, void *prim, int64_t n, gc_py_wait *w)
     }
 }
 
-int
-gc_py_sync_parse(PyObject *self, const char *fname, PyObject *const *args,
-                 Py_ssize_t nargs, PyObject *kwnames, gc_py_wait *w)
-{
-    if (kwnames == NULL && nargs == 0) {
-        w->timeout_ns = GC_FOREVER;
-        w->ctx = NULL;
-        w->cancel = NULL;
-        w->deadline = GC_FOREVER;
-        w->have_deadline = 1;
-        return 0;
-    }
-    return gc_py_parse_args(gc_py_state_of(Py_TYPE(self)), fname, NULL, args,
-                            nargs, kwnames, NULL, w);
-}
-
 /* The result of a wait on a condition: True, False on timeout, or the
  * exception (ctx.err(), or what a signal handler raised). */
 static PyObject *
@@ -103,8 +87,7 @@ static int
 parse_count(PyObject *obj, const char *what, int64_t *out)
 {
     if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be an int, got %.200s", what,
-                     Py_TYPE(obj)->tp_name);
+        gc_py_bad_type(obj, "%s must be an int", what);
         return -1;
     }
     int overflow;
@@ -136,19 +119,11 @@ parse_n_and_wait(PyObject *self, const char *fname, PyObject *const *args,
             named = 1;
         }
     }
-    if (nargs == 0 && nkw == 0) {
-        *n = 1;
-        if (w != NULL) {
-            return gc_py_sync_parse(self, fname, args, 0, NULL, w);
-        }
-        return 0;
-    }
-    if (gc_py_parse_args(gc_py_state_of(Py_TYPE(self)), fname,
-                         nargs > 0 || named ? "n" : NULL, args, nargs, kwnames,
-                         &arg, w) < 0) {
+    *n = 1;
+    if (gc_py_parse_method(self, fname, nargs > 0 || named ? "n" : NULL, args,
+                           nargs, kwnames, &arg, w) < 0) {
         return -1;
     }
-    *n = 1;
     return arg == NULL ? 0 : parse_count(arg, "n", n);
 }
 
@@ -161,7 +136,7 @@ enter_slow(PyObject *self, gc_py_sync_call call, void *prim, int64_t n,
            PyObject *entered)
 {
     gc_py_wait w;
-    gc_py_sync_parse(self, "__enter__", NULL, 0, NULL, &w);
+    gc_py_wait_forever(&w);
     gc_status status = gc_py_sync_wait(call, prim, n, &w);
     if (status != GC_OK) {
         return condition_result(self, status, &w);
@@ -218,8 +193,7 @@ mutex_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
            PyObject *kwnames)
 {
     gc_py_wait w;
-    if (gc_py_sync_parse(self, "lock", args, nargs, kwnames, &w) < 0 ||
-        gc_py_sync_raise_if_cancelled(self, &w) < 0) {
+    if (gc_py_sync_begin(self, "lock", args, nargs, kwnames, &w) < 0) {
         return NULL;
     }
     if (gc_mu_try_lock(MU(self))) {
@@ -448,8 +422,7 @@ rwmutex_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
              PyObject *kwnames)
 {
     gc_py_wait w;
-    if (gc_py_sync_parse(self, "lock", args, nargs, kwnames, &w) < 0 ||
-        gc_py_sync_raise_if_cancelled(self, &w) < 0) {
+    if (gc_py_sync_begin(self, "lock", args, nargs, kwnames, &w) < 0) {
         return NULL;
     }
     if (gc_rw_try_lock(RW(self))) {
@@ -518,8 +491,7 @@ rwmutex_rlock(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
               PyObject *kwnames)
 {
     gc_py_wait w;
-    if (gc_py_sync_parse(self, "rlock", args, nargs, kwnames, &w) < 0 ||
-        gc_py_sync_raise_if_cancelled(self, &w) < 0) {
+    if (gc_py_sync_begin(self, "rlock", args, nargs, kwnames, &w) < 0) {
         return NULL;
     }
     if (gc_rw_try_rlock(RW(self))) {
@@ -1124,8 +1096,7 @@ waitgroup_wait(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                PyObject *kwnames)
 {
     gc_py_wait w;
-    if (gc_py_sync_parse(self, "wait", args, nargs, kwnames, &w) < 0 ||
-        gc_py_sync_raise_if_cancelled(self, &w) < 0) {
+    if (gc_py_sync_begin(self, "wait", args, nargs, kwnames, &w) < 0) {
         return NULL;
     }
     /* acquire: what the goroutines did before done() is visible here. */

@@ -26,12 +26,6 @@ typedef gc_status (*gc_py_sync_call)(void *prim, int64_t n, int64_t deadline,
 gc_status gc_py_sync_wait(gc_py_sync_call call, void *prim, int64_t n,
                           gc_py_wait *w);
 
-/* Parse the timeout= and ctx= of a blocking method without other
- * arguments; the common call, with none, is decided without the module
- * state.  0, or -1 with an exception set. */
-int gc_py_sync_parse(PyObject *self, const char *fname, PyObject *const *args,
-                     Py_ssize_t nargs, PyObject *kwnames, gc_py_wait *w);
-
 /* A context already done raises before anything is tried: -1 with
  * ctx.err() set, else 0. */
 static inline int
@@ -42,6 +36,20 @@ gc_py_sync_raise_if_cancelled(PyObject *self, gc_py_wait *w)
         return -1;
     }
     return 0;
+}
+
+/* The start of a blocking method that takes only timeout= and ctx=: parse
+ * them into w, then raise at once if the context is already done.  0, or
+ * -1 with an exception set. */
+static inline int
+gc_py_sync_begin(PyObject *self, const char *fname, PyObject *const *args,
+                 Py_ssize_t nargs, PyObject *kwnames, gc_py_wait *w)
+{
+    if (gc_py_parse_method(self, fname, NULL, args, nargs, kwnames, NULL, w) <
+        0) {
+        return -1;
+    }
+    return gc_py_sync_raise_if_cancelled(self, w);
 }
 
 /* go(fn, *args, **kwargs) from a vectorcall's arguments (args[0] is fn):

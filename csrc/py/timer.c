@@ -42,30 +42,12 @@ static int
 parse_seconds(PyObject *obj, const char *fname, const char *argname,
               int64_t *ns)
 {
-    double seconds = PyFloat_AsDouble(obj);
-    if (seconds == -1.0 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError) && PyLong_Check(obj)) {
-            PyErr_Clear();
-            PyObject *zero = PyLong_FromLong(0);
-            if (zero == NULL) {
-                return -1;
-            }
-            int negative = PyObject_RichCompareBool(obj, zero, Py_LT);
-            Py_DECREF(zero);
-            if (negative < 0) {
-                return -1;
-            }
-            seconds = negative ? -1.0 : INFINITY;
-        }
-        else {
-            if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-                PyErr_Format(PyExc_TypeError,
-                             "%s() argument '%s' must be a number of "
-                             "seconds (int or float), got %.200s",
-                             fname, argname, Py_TYPE(obj)->tp_name);
-            }
-            return -1;
-        }
+    double seconds;
+    if (gc_py_seconds(obj, &seconds,
+                      "%s() argument '%s' must be a number of seconds (int "
+                      "or float)",
+                      fname, argname) < 0) {
+        return -1;
     }
     if (isnan(seconds)) {
         PyErr_Format(PyExc_ValueError,
@@ -75,9 +57,8 @@ parse_seconds(PyObject *obj, const char *fname, const char *argname,
         return -1;
     }
     if (seconds < 0) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s() argument '%s' must be >= 0 seconds, got %R", fname,
-                     argname, obj);
+        gc_py_bad_value(obj, "%s() argument '%s' must be >= 0 seconds", fname,
+                        argname);
         return -1;
     }
     double rounded = ceil(seconds * 1e9);
@@ -99,10 +80,10 @@ parse_interval(PyObject *obj, const char *fname, int64_t *ns)
         *ns = 0;
     }
     if (*ns == 0 || *ns == GC_FOREVER) {
-        PyErr_Format(PyExc_ValueError,
-                     "%s() argument 'interval' must be a positive, finite "
-                     "number of seconds, got %R",
-                     fname, obj);
+        gc_py_bad_value(obj,
+                        "%s() argument 'interval' must be a positive, "
+                        "finite number of seconds",
+                        fname);
         return -1;
     }
     return 0;
@@ -259,13 +240,11 @@ timers_sleep(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (parse_seconds(seconds, "sleep", "seconds", &ns) < 0) {
         return NULL;
     }
-    gc_py_wait w = {.timeout_ns = ns};
-    if (ctx != Py_None) {
-        if (gc_py_ctx_parse(st, ctx, &w.cancel) < 0) {
-            return NULL;
-        }
-        w.ctx = ctx;
+    gc_py_wait w;
+    if (gc_py_parse_wait(st, Py_None, ctx, &w) < 0) {
+        return NULL;
     }
+    w.timeout_ns = ns;
     if (gc_py_wait_cancelled(&w)) {
         return gc_py_ctx_raise(st, ctx);
     }
@@ -608,10 +587,7 @@ timers_after_func(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!PyCallable_Check(args[1])) {
-        PyErr_Format(PyExc_TypeError,
-                     "after_func() argument 'fn' must be callable, got "
-                     "%.200s",
-                     Py_TYPE(args[1])->tp_name);
+        gc_py_bad_type(args[1], "after_func() argument 'fn' must be callable");
         return NULL;
     }
     gc_py_state *st = module_state(module);
