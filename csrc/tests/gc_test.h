@@ -11,8 +11,10 @@
 #ifndef GC_TEST_H
 #define GC_TEST_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -258,6 +260,40 @@ gc_test_join(pthread_t t)
     CHECK_EQ(pthread_join(t, NULL), 0);
 }
 
+/* ---- signals ---- */
+
+/* How many signals gc_test_count_signal has caught. */
+static inline atomic_int *
+gc_test_signals_caught(void)
+{
+    static atomic_int caught;
+    return &caught;
+}
+
+/* A handler that only counts the signals it catches. */
+static inline void
+gc_test_count_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    atomic_fetch_add_explicit(gc_test_signals_caught(), 1,
+                              memory_order_relaxed);
+    errno = saved;
+}
+
+/* Install `handler` for sig without SA_RESTART: a blocking wait that the
+ * signal interrupts sees EINTR, which the core reports as GC_INTR. */
+static inline void
+gc_test_catch_signal(int sig, void (*handler)(int))
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    CHECK_EQ(sigaction(sig, &sa, NULL), 0);
+}
+
 /* ---- one blocking operation on its own thread ---- */
 
 /* A blocking gc_chan_send/gc_chan_recv run by a helper thread: fill ch,
@@ -318,6 +354,23 @@ gc_test_thread_sleeps(int tid)
     return paren && paren[1] == ' ' && paren[2] == 'S';
 }
 
+/* The calling thread's kernel thread id, for gc_test_thread_sleeps. */
+static inline int
+gc_test_gettid(void)
+{
+    return (int)syscall(SYS_gettid);
+}
+
+/* Wait until the thread whose kernel id *ktid holds (0 until that thread
+ * has stored it) sleeps in the kernel. */
+static inline void
+gc_test_wait_asleep(atomic_int *ktid)
+{
+    WAIT_UNTIL(atomic_load(ktid) != 0 &&
+                   gc_test_thread_sleeps(atomic_load(ktid)),
+               10000);
+}
+
 /* A blocking operation on its own thread, started and then waited for
  * until its thread sleeps in the kernel.  Being counted on the queue is
  * not enough where order matters: a waiter counts as soon as its entry is
@@ -333,7 +386,7 @@ static inline void *
 gc_test_parked_op_main(void *arg)
 {
     gc_test_parked_op *p = arg;
-    atomic_store(&p->ktid, (int)syscall(SYS_gettid));
+    atomic_store(&p->ktid, gc_test_gettid());
     return gc_test_op_main(&p->op);
 }
 
@@ -355,14 +408,22 @@ gc_test_parked_op_start(gc_test_parked_op *p, gc_chan *ch, int dir,
         WAIT_UNTIL(gc_test_waiting_senders(ch) > before, 10000);
     else
         WAIT_UNTIL(gc_test_waiting_receivers(ch) > before, 10000);
-    WAIT_UNTIL(atomic_load(&p->ktid) != 0 &&
-                   gc_test_thread_sleeps(atomic_load(&p->ktid)),
-               10000);
+    gc_test_wait_asleep(&p->ktid);
+}
+
+/* A call started at t0 that gave up at its deadline gave up no earlier,
+ * and not absurdly later: the upper bound only catches "never woke up"
+ * (10x and more). */
+static inline void
+gc_test_check_elapsed(int64_t t0, int64_t deadline)
+{
+    int64_t t1 = gc_now_ns();
+    CHECK(t1 >= deadline);
+    CHECK(t1 - t0 < 20 * (deadline - t0) + 500 * GC_MS);
 }
 
 /* A blocking call with a deadline gives up no earlier than the deadline
- * and leaves nothing registered; the upper bound only catches "never woke
- * up" (10x and more). */
+ * (and not absurdly later) and leaves nothing registered. */
 static inline void
 gc_test_check_times_out(gc_chan *ch, int dir, int64_t timeout_ns)
 {
@@ -372,10 +433,8 @@ gc_test_check_times_out(gc_chan *ch, int dir, int64_t timeout_ns)
     gc_status st = dir == GC_SEND
                        ? gc_chan_send(ch, (void *)(uintptr_t)4, deadline, NULL)
                        : gc_chan_recv(ch, &item, deadline, NULL);
-    int64_t t1 = gc_now_ns();
     CHECK_ST(st, GC_TIMEOUT);
-    CHECK(t1 >= deadline);
-    CHECK(t1 - t0 < 20 * timeout_ns + 500 * GC_MS);
+    gc_test_check_elapsed(t0, deadline);
     CHECK_EQ(gc_test_waiting_senders(ch), 0);
     CHECK_EQ(gc_test_waiting_receivers(ch), 0);
 }

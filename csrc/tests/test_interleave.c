@@ -110,7 +110,7 @@ static void *
 cancellable_recv_main(void *arg)
 {
     cancellable_recv *r = arg;
-    atomic_store(&r->ktid, (int)syscall(SYS_gettid));
+    atomic_store(&r->ktid, gc_test_gettid());
     if (r->use_select) {
         gc_case c = {.ch = r->ch, .dir = GC_RECV};
         size_t index;
@@ -142,9 +142,7 @@ start_two_receivers(void *arg)
     handoff_scene *s = arg;
     s->first_tid = gc_test_spawn(cancellable_recv_main, &s->first);
     WAIT_UNTIL(gc_test_waiting_receivers(s->ch) == 1, 10000);
-    WAIT_UNTIL(atomic_load(&s->first.ktid) != 0 &&
-                   gc_test_thread_sleeps(atomic_load(&s->first.ktid)),
-               10000);
+    gc_test_wait_asleep(&s->first.ktid);
     gc_test_parked_op_start(&s->second, s->ch, GC_RECV, NULL);
 }
 

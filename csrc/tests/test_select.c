@@ -402,15 +402,14 @@ stress_run(int by_cancel)
     s->cancel = gc_chan_new(0);
     atomic_store(&s->producers_left, NPROD);
     worker pw[NPROD], cw[NCONS];
-    pthread_t pt[NPROD], ct[NCONS];
-    for (unsigned i = 0; i < NPROD; i++) {
+    for (unsigned i = 0; i < NPROD; i++)
         pw[i] = (worker){s, i + 1};
-        pt[i] = gc_test_spawn(producer_main, &pw[i]);
-    }
-    for (unsigned i = 0; i < NCONS; i++) {
+    for (unsigned i = 0; i < NCONS; i++)
         cw[i] = (worker){s, i + 1};
-        ct[i] = gc_test_spawn(consumer_main, &cw[i]);
-    }
+    gc_test_threads pt =
+        gc_test_threads_start(NPROD, producer_main, pw, sizeof pw[0]);
+    gc_test_threads ct =
+        gc_test_threads_start(NCONS, consumer_main, cw, sizeof cw[0]);
     uint64_t rng = 99 + (uint64_t)by_cancel;
     gc_test_sleep_ns((int64_t)(gc_test_rand(&rng) % (20 * GC_MS)));
     if (by_cancel) {
@@ -422,10 +421,8 @@ stress_run(int by_cancel)
             CHECK_ST(gc_chan_close(s->ch[i]), GC_OK);
         }
     }
-    for (int i = 0; i < NPROD; i++)
-        gc_test_join(pt[i]);
-    for (int i = 0; i < NCONS; i++)
-        gc_test_join(ct[i]);
+    gc_test_threads_join(&pt);
+    gc_test_threads_join(&ct);
     /* What the consumers left behind is still in the buffers. */
     for (int i = 0; i < NCH; i++) {
         void *item;

@@ -127,28 +127,6 @@ gil_acquire_cb(void *token)
 
 /* ---- signals ---- */
 
-static atomic_int signals_seen;
-
-static void
-on_sigusr1(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    atomic_fetch_add_explicit(&signals_seen, 1, memory_order_relaxed);
-    errno = saved;
-}
-
-static void
-install_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocking wait must see EINTR */
-    CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
 /* ---- waiters: one blocking call on its own thread ---- */
 
 typedef struct waiter waiter;
@@ -256,7 +234,7 @@ waiter_main(void *arg)
 {
     waiter *w = arg;
     tl_waiter = w;
-    atomic_store(&w->tid, (int)syscall(SYS_gettid));
+    atomic_store(&w->tid, gc_test_gettid());
     if (w->gate)
         while (!atomic_load(w->gate))
             gc_test_sleep_ns(100000);
@@ -307,7 +285,7 @@ waiter_start_blocked(waiter *w)
     size_t before = queued(w->ch, w->dir);
     waiter_start(w);
     WAIT_UNTIL(queued(w->ch, w->dir) > before, 10000);
-    WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&w->tid)), 10000);
+    gc_test_wait_asleep(&w->tid);
 }
 
 /* Signal w until its hook has been called once more (a signal that lands
@@ -400,7 +378,7 @@ check_stop_hook(size_t cap, int dir, int64_t deadline)
     w.again = 1;
     w.expect_queued = 1; /* withdrawn, but still queued inside the hook */
     waiter_start_blocked(&w);
-    int seen = atomic_load(&signals_seen);
+    int seen = atomic_load(gc_test_signals_caught());
     signal_until_hook(&w);
     WAIT_UNTIL(atomic_load(&w.done), 10000);
     CHECK_ST(w.st, GC_INTR);
@@ -408,7 +386,7 @@ check_stop_hook(size_t cap, int dir, int64_t deadline)
     CHECK(w.held_after);
     CHECK(w.balanced);
     CHECK_EQ(w.queued_after, 0);
-    CHECK(atomic_load(&signals_seen) > seen);
+    CHECK(atomic_load(gc_test_signals_caught()) > seen);
     if (dir == GC_RECV)
         CHECK_PTR_EQ(w.item, GC_P(3)); /* took nothing */
     check_unregistered(ch);
@@ -476,7 +454,7 @@ check_fifo_place_kept(size_t cap)
     for (int i = 0; i < SIGNALS; i++) {
         signal_until_hook(&a);
         /* back to sleep, claimable again */
-        WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&a.tid)), 10000);
+        gc_test_wait_asleep(&a.tid);
     }
     CHECK(atomic_load(&a.hook_calls) >= SIGNALS);
     CHECK_EQ(atomic_load(&b.hook_calls), 0);
@@ -491,7 +469,7 @@ check_fifo_place_kept(size_t cap)
     CHECK_PTR_EQ(a.item, V(1));
     CHECK(!atomic_load(&b.done));
     CHECK_EQ(gc_chan_len(ch), 0);
-    WAIT_UNTIL(gc_test_thread_sleeps(atomic_load(&b.tid)), 10000);
+    gc_test_wait_asleep(&b.tid);
     CHECK_ST(main_try_send(ch, V(2)), GC_OK);
     gc_test_join(a.t);
     gc_test_join(b.t);
@@ -633,9 +611,7 @@ hook_move_while_withdrawn(waiter *w, int depth)
         atomic_store(&peer_gate, 1);
         int other = w->dir == GC_RECV ? GC_SEND : GC_RECV;
         WAIT_UNTIL(queued(ch, other) == 1, 10000);
-        WAIT_UNTIL(atomic_load(&withdrawn_peer->tid) != 0 &&
-                       gc_test_thread_sleeps(atomic_load(&withdrawn_peer->tid)),
-                   10000);
+        gc_test_wait_asleep(&withdrawn_peer->tid);
         gil_lock();
     }
     CHECK_EQ(queued(ch, w->dir), 1);
@@ -1104,7 +1080,7 @@ duel_receiver(void *arg)
 {
     duel *d = arg;
     tl_waiter = &d->rw;
-    atomic_store(&d->recv_tid, (int)syscall(SYS_gettid));
+    atomic_store(&d->recv_tid, gc_test_gettid());
     gil_lock();
     for (;;) {
         void *v = NULL;
@@ -1249,7 +1225,7 @@ test_claim_racing_signal_loses_nothing(void)
 int
 main(void)
 {
-    install_handler();
+    gc_test_catch_signal(SIGUSR1, gc_test_count_signal);
     main_init();
     GC_RUN(test_signal_with_stopping_hook_ends_call_with_intr);
     GC_RUN(test_signal_with_continuing_hook_keeps_fifo_place);

@@ -224,17 +224,6 @@ stall(int sig)
     errno = saved;
 }
 
-static void
-install_stall_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = stall;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK_EQ(sigaction(SIGUSR2, &sa, NULL), 0);
-}
-
 typedef struct pest {
     pthread_t *targets[2];
     size_t n[2];
@@ -262,6 +251,42 @@ pest_main(void *arg)
     return NULL;
 }
 
+/* The threads of one run: consumers and producers (their arguments in cw
+ * and pw, `size` bytes each), a closer given `run`, and a pest stalling
+ * the workers until *done counts all of them.  Returns once every one has
+ * finished, with the pest's shots. */
+typedef struct crew {
+    void *(*consumer)(void *);
+    void *(*producer)(void *);
+    void *(*closer)(void *);
+    void *cw, *pw, *run;
+    unsigned ncons, nprod;
+    size_t size;
+    atomic_uint *done;
+    uint64_t seed;
+} crew;
+
+static unsigned
+crew_run(const crew *c)
+{
+    gc_test_threads ct =
+        gc_test_threads_start(c->ncons, c->consumer, c->cw, c->size);
+    gc_test_threads pt =
+        gc_test_threads_start(c->nprod, c->producer, c->pw, c->size);
+    pthread_t closer = gc_test_spawn(c->closer, c->run);
+    pest ps = {.targets = {ct.tid, pt.tid},
+               .n = {c->ncons, c->nprod},
+               .done = c->done,
+               .nworkers = c->nprod + c->ncons,
+               .seed = c->seed};
+    pthread_t pt_pest = gc_test_spawn(pest_main, &ps);
+    gc_test_join(pt_pest);
+    gc_test_threads_join(&pt);
+    gc_test_join(closer);
+    gc_test_threads_join(&ct);
+    return ps.shots;
+}
+
 /* ---- 1. producers x consumers on one channel ---- */
 
 typedef struct run1 {
@@ -279,7 +304,6 @@ typedef struct worker {
     unsigned id;
 } worker;
 
-/* Send p one way or another; GC_OK or GC_CLOSED. */
 /* A deadline for one attempt: often shorter than a handoff takes, so
  * that the GC_TIMEOUT paths run, sometimes long enough to park. */
 static int64_t
@@ -300,20 +324,36 @@ dawdle(uint64_t *rng)
 }
 
 static gc_status
-send_any_way(gc_chan *ch, void *p, uint64_t *rng, ledger *l)
+block_once(gc_chan *ch, int dir, void **p, int64_t deadline)
+{
+    return dir == GC_SEND ? gc_chan_send(ch, *p, deadline, NULL)
+                          : gc_chan_recv(ch, p, deadline, NULL);
+}
+
+static gc_status
+try_once(gc_chan *ch, int dir, void **p)
+{
+    return dir == GC_SEND ? gc_chan_try_send(ch, *p) : gc_chan_try_recv(ch, p);
+}
+
+/* Send *p (dir GC_SEND) or receive into *p (GC_RECV) one way or another:
+ * blocking, with a short deadline, polling, or by a select of one case;
+ * GC_OK or GC_CLOSED. */
+static gc_status
+move_any_way(gc_chan *ch, int dir, void **p, uint64_t *rng, ledger *l)
 {
     for (;;) {
         gc_status st;
         switch (gc_test_rand(rng) % 4) {
         case 0:
-            st = gc_chan_send(ch, p, GC_FOREVER, NULL);
+            st = block_once(ch, dir, p, GC_FOREVER);
             break;
         case 1:
-            st = gc_chan_send(ch, p, short_deadline(rng), NULL);
+            st = block_once(ch, dir, p, short_deadline(rng));
             break;
         case 2:
             for (int i = 0; i < 8; i++) {
-                st = gc_chan_try_send(ch, p);
+                st = try_once(ch, dir, p);
                 if (st != GC_WOULDBLOCK)
                     break;
                 sched_yield();
@@ -325,11 +365,13 @@ send_any_way(gc_chan *ch, void *p, uint64_t *rng, ledger *l)
             gc_case c;
             memset(&c, 0, sizeof c);
             c.ch = ch;
-            c.dir = GC_SEND;
-            c.item = p;
+            c.dir = dir;
+            c.item = dir == GC_SEND ? *p : NULL;
             size_t idx;
             atomic_fetch_add(&l->n_waits, 1);
             st = gc_test_select(&c, 1, short_deadline(rng), &idx, 0, rng);
+            if (st == GC_OK && dir == GC_RECV)
+                *p = c.item;
             break;
         }
         }
@@ -346,53 +388,16 @@ send_any_way(gc_chan *ch, void *p, uint64_t *rng, ledger *l)
     }
 }
 
-/* Receive one way or another; GC_OK or GC_CLOSED. */
+static gc_status
+send_any_way(gc_chan *ch, void *p, uint64_t *rng, ledger *l)
+{
+    return move_any_way(ch, GC_SEND, &p, rng, l);
+}
+
 static gc_status
 recv_any_way(gc_chan *ch, void **p, uint64_t *rng, ledger *l)
 {
-    for (;;) {
-        gc_status st;
-        switch (gc_test_rand(rng) % 4) {
-        case 0:
-            st = gc_chan_recv(ch, p, GC_FOREVER, NULL);
-            break;
-        case 1:
-            st = gc_chan_recv(ch, p, short_deadline(rng), NULL);
-            break;
-        case 2:
-            for (int i = 0; i < 8; i++) {
-                st = gc_chan_try_recv(ch, p);
-                if (st != GC_WOULDBLOCK)
-                    break;
-                sched_yield();
-            }
-            if (st == GC_WOULDBLOCK)
-                continue;
-            break;
-        default: {
-            gc_case c;
-            memset(&c, 0, sizeof c);
-            c.ch = ch;
-            c.dir = GC_RECV;
-            size_t idx;
-            atomic_fetch_add(&l->n_waits, 1);
-            st = gc_test_select(&c, 1, short_deadline(rng), &idx, 0, rng);
-            if (st == GC_OK)
-                *p = c.item;
-            break;
-        }
-        }
-        if (st == GC_TIMEOUT) {
-            atomic_fetch_add(&l->n_timeouts, 1);
-            continue;
-        }
-        if (st == GC_INTR) {
-            atomic_fetch_add(&l->n_intrs, 1);
-            continue;
-        }
-        CHECK(st == GC_OK || st == GC_CLOSED);
-        return st;
-    }
+    return move_any_way(ch, GC_RECV, p, rng, l);
 }
 
 static void *
@@ -481,21 +486,17 @@ run_producers_consumers(unsigned nprod, unsigned ncons, size_t cap,
         pw[i] = (worker){&r, i};
     for (unsigned i = 0; i < ncons; i++)
         cw[i] = (worker){&r, i};
-    gc_test_threads ct =
-        gc_test_threads_start(ncons, consumer1, cw, sizeof cw[0]);
-    gc_test_threads pt =
-        gc_test_threads_start(nprod, producer1, pw, sizeof pw[0]);
-    pthread_t closer = gc_test_spawn(closer1, &r);
-    pest ps = {.targets = {ct.tid, pt.tid},
-               .n = {ncons, nprod},
-               .done = &r.workers_done,
-               .nworkers = nprod + ncons,
-               .seed = seed * 59 + 3};
-    pthread_t pt_pest = gc_test_spawn(pest_main, &ps);
-    gc_test_join(pt_pest);
-    gc_test_threads_join(&pt);
-    gc_test_join(closer);
-    gc_test_threads_join(&ct);
+    unsigned shots = crew_run(&(crew){.consumer = consumer1,
+                                      .producer = producer1,
+                                      .closer = closer1,
+                                      .cw = cw,
+                                      .pw = pw,
+                                      .run = &r,
+                                      .ncons = ncons,
+                                      .nprod = nprod,
+                                      .size = sizeof cw[0],
+                                      .done = &r.workers_done,
+                                      .seed = seed * 59 + 3});
 
     size_t sent = ledger_check(&r.l, !close_mid);
     gc_chan_stats s;
@@ -509,7 +510,7 @@ run_producers_consumers(unsigned nprod, unsigned ncons, size_t cap,
            nprod, ncons, cap,
            close_mid ? "close mid-flight " : "close after send", sent,
            (size_t)nprod * per_prod, atomic_load(&r.l.n_timeouts),
-           atomic_load(&r.l.n_intrs), ps.shots, atomic_load(&r.l.n_waits));
+           atomic_load(&r.l.n_intrs), shots, atomic_load(&r.l.n_waits));
     ledger_free(&r.l);
     gc_chan_free(r.ch, NULL, NULL);
 }
@@ -740,21 +741,17 @@ run_selects(size_t cap0, size_t cap1, int close_mode, unsigned nprod,
     unsigned ncons = nsel + NCHAN;
     for (unsigned i = 0; i < ncons; i++)
         cw[i] = (worker2){&r, i, i < nsel ? -1 : (int)(i - nsel)};
-    gc_test_threads ct =
-        gc_test_threads_start(ncons, consumer2, cw, sizeof cw[0]);
-    gc_test_threads pt =
-        gc_test_threads_start(nprod, producer2, pw, sizeof pw[0]);
-    pthread_t closer = gc_test_spawn(closer2, &r);
-    pest ps = {.targets = {ct.tid, pt.tid},
-               .n = {ncons, nprod},
-               .done = &r.workers_done,
-               .nworkers = nprod + ncons,
-               .seed = seed * 61 + 5};
-    pthread_t pt_pest = gc_test_spawn(pest_main, &ps);
-    gc_test_join(pt_pest);
-    gc_test_threads_join(&pt);
-    gc_test_join(closer);
-    gc_test_threads_join(&ct);
+    unsigned shots = crew_run(&(crew){.consumer = consumer2,
+                                      .producer = producer2,
+                                      .closer = closer2,
+                                      .cw = cw,
+                                      .pw = pw,
+                                      .run = &r,
+                                      .ncons = ncons,
+                                      .nprod = nprod,
+                                      .size = sizeof cw[0],
+                                      .done = &r.workers_done,
+                                      .seed = seed * 61 + 5});
     size_t sent = ledger_check(&r.l, close_mode == 1);
     for (int i = 0; i < NCHAN; i++) {
         gc_chan_stats s;
@@ -770,7 +767,7 @@ run_selects(size_t cap0, size_t cap1, int close_mode, unsigned nprod,
         cap0, cap1, nprod, nsel,
         close_mode ? "close when drained" : "close at random", sent,
         (size_t)nprod * per_prod, atomic_load(&r.l.n_timeouts),
-        atomic_load(&r.l.n_intrs), ps.shots, atomic_load(&r.l.n_waits));
+        atomic_load(&r.l.n_intrs), shots, atomic_load(&r.l.n_waits));
     ledger_free(&r.l);
 }
 
@@ -1351,21 +1348,17 @@ run_batches(size_t cap, unsigned nbp, unsigned nsp, unsigned nbc, unsigned nsc,
         pw[i] = (worker3){&r, i};
     for (unsigned i = 0; i < r.ncons; i++)
         cw[i] = (worker3){&r, i};
-    gc_test_threads ct =
-        gc_test_threads_start(r.ncons, consumer3, cw, sizeof cw[0]);
-    gc_test_threads pt =
-        gc_test_threads_start(r.nprod, producer3, pw, sizeof pw[0]);
-    pthread_t closer = gc_test_spawn(closer3, &r);
-    pest ps = {.targets = {ct.tid, pt.tid},
-               .n = {r.ncons, r.nprod},
-               .done = &r.workers_done,
-               .nworkers = r.nprod + r.ncons,
-               .seed = seed * 79 + 3};
-    pthread_t pt_pest = gc_test_spawn(pest_main, &ps);
-    gc_test_join(pt_pest);
-    gc_test_threads_join(&pt);
-    gc_test_join(closer);
-    gc_test_threads_join(&ct);
+    crew_run(&(crew){.consumer = consumer3,
+                     .producer = producer3,
+                     .closer = closer3,
+                     .cw = cw,
+                     .pw = pw,
+                     .run = &r,
+                     .ncons = r.ncons,
+                     .nprod = r.nprod,
+                     .size = sizeof cw[0],
+                     .done = &r.workers_done,
+                     .seed = seed * 79 + 3});
 
     size_t sent = ledger_check(&r.l, close_mode == 1);
     gc_chan_stats s;
@@ -1422,7 +1415,7 @@ test_batches_under_a_caller_lock(void)
 int
 main(void)
 {
-    install_stall_handler();
+    gc_test_catch_signal(SIGUSR2, stall);
     printf("GC_STRESS_SCALE=%g\n", gc_test_scale());
     GC_RUN(test_producers_consumers_with_close_races);
     GC_RUN(test_selects_over_two_channels_with_close_races);

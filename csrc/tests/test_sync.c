@@ -52,16 +52,6 @@ queued(gc_waitq *q)
     return atomic_load(&q->count);
 }
 
-/* A call that gives up at its deadline gives up no earlier, and not
- * absurdly later (10x and more). */
-static void
-check_elapsed(int64_t t0, int64_t deadline)
-{
-    int64_t t1 = gc_now_ns();
-    CHECK(t1 >= deadline);
-    CHECK(t1 - t0 < 20 * (deadline - t0) + 500 * GC_MS);
-}
-
 /* ---- one blocking call on its own thread ---- */
 
 enum op_kind {
@@ -134,7 +124,7 @@ static void *
 op_main(void *arg)
 {
     op *o = arg;
-    atomic_store(&o->ktid, (int)syscall(SYS_gettid));
+    atomic_store(&o->ktid, gc_test_gettid());
     do {
         o->st = op_call(o);
         if (o->st == GC_INTR)
@@ -172,9 +162,7 @@ op_start_parked(op *o, enum op_kind kind, void *prim, int64_t n, gc_waitq *q)
     size_t before = queued(q);
     op_start(o, kind, prim, n);
     WAIT_UNTIL(queued(q) > before, 10000);
-    WAIT_UNTIL(atomic_load(&o->ktid) != 0 &&
-                   gc_test_thread_sleeps(atomic_load(&o->ktid)),
-               10000);
+    gc_test_wait_asleep(&o->ktid);
 }
 
 static gc_status
@@ -246,7 +234,7 @@ test_mutex_lock_times_out_at_deadline(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 30 * GC_MS;
     CHECK_ST(gc_mu_lock(&m, deadline, NULL, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     CHECK_EQ(queued(&m.q), 0);
     CHECK(gc_mu_locked(&m));
     CHECK_EQ(gc_mu_unlock(&m), GC_SYNC_OK);
@@ -454,26 +442,6 @@ test_go_TestMutex(void)
 
 /* ---- signals ---- */
 
-static atomic_int signals_seen;
-
-static void
-on_sigusr1(int sig)
-{
-    (void)sig;
-    atomic_fetch_add(&signals_seen, 1);
-}
-
-static void
-install_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocking wait must see EINTR */
-    CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
 /* A signal interrupts each kind of blocked call (GC_INTR, nothing
  * acquired, not queued); calling again goes on waiting and succeeds once
  * the primitive is free. */
@@ -525,7 +493,7 @@ test_signal_interrupts_blocked_calls(void)
             gc_test_sleep_ns(2 * GC_MS);
             CHECK(gc_now_ns() < give_up);
         }
-        CHECK(atomic_load(&signals_seen) > 0);
+        CHECK(atomic_load(gc_test_signals_caught()) > 0);
         /* back in the queue, asleep again */
         WAIT_UNTIL(queued(q) == 1 &&
                        gc_test_thread_sleeps(atomic_load(&o->ktid)),
@@ -597,7 +565,7 @@ test_rwmutex_readers_share_writers_exclude(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 20 * GC_MS;
     CHECK_ST(gc_rw_rlock(&rw, deadline, NULL, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     CHECK_EQ(gc_rw_unlock(&rw), GC_SYNC_OK);
     CHECK_EQ(atomic_load(&rw.state), 0);
     CHECK_EQ(queued(&rw.rq) + queued(&rw.wq), 0);
@@ -810,7 +778,7 @@ test_rwmutex_writer_giving_up_lets_readers_in(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 20 * GC_MS;
     CHECK_ST(gc_rw_lock(&rw, deadline, NULL, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     CHECK(gc_rw_try_rlock(&rw));
     CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
     CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
@@ -1108,7 +1076,7 @@ test_semaphore_deadline_and_cancel(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 20 * GC_MS;
     CHECK_ST(gc_sem_acquire(&s, 1, deadline, NULL, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     CHECK_ST(gc_sem_acquire(&s, 1, 0, NULL, NULL), GC_TIMEOUT);
     CHECK_EQ(gc_sem_release(&s, 1), GC_SYNC_OK);
     CHECK_ST(gc_sem_acquire(&s, 1, 0, NULL, NULL), GC_OK);
@@ -1151,16 +1119,14 @@ test_go_TestWaitGroup(void)
         CHECK_EQ(gc_wg_add(&wg1, N), GC_SYNC_OK);
         CHECK_EQ(gc_wg_add(&wg2, N), GC_SYNC_OK);
         wg_pair p = {&wg1, &wg2, &exited};
-        pthread_t t[N];
-        for (int i = 0; i < N; i++)
-            t[i] = gc_test_spawn(wg_worker, &p);
+        /* every worker gets &p */
+        gc_test_threads t = gc_test_threads_start(N, wg_worker, &p, 0);
         CHECK_ST(gc_wg_wait(&wg1, GC_FOREVER, NULL, NULL), GC_OK);
         gc_test_sleep_ns(5 * GC_MS);
         CHECK_EQ(atomic_load(&exited), 0); /* released too soon? */
         for (int i = 0; i < N; i++)
             CHECK_EQ(gc_wg_add(&wg2, -1), GC_SYNC_OK);
-        for (int i = 0; i < N; i++)
-            gc_test_join(t[i]);
+        gc_test_threads_join(&t);
         CHECK_EQ(atomic_load(&exited), N);
     }
     CHECK_EQ(queued(&wg1.q) + queued(&wg2.q), 0);
@@ -1199,7 +1165,7 @@ test_waitgroup_wakes_every_waiter_and_honours_deadline_and_cancel(void)
     int64_t t0 = gc_now_ns();
     int64_t deadline = t0 + 20 * GC_MS;
     CHECK_ST(gc_wg_wait(&wg, deadline, NULL, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     op *w[4];
     for (int i = 0; i < 4; i++) {
         w[i] = op_new();
@@ -1233,7 +1199,7 @@ static void *
 idler_main(void *arg)
 {
     idler *w = arg;
-    atomic_store(&w->ktid, (int)syscall(SYS_gettid));
+    atomic_store(&w->ktid, gc_test_gettid());
     w->st = gc_idle_wait(w->p, &w->item, w->deadline, NULL);
     atomic_store(&w->done, 1);
     return NULL;
@@ -1250,9 +1216,7 @@ idler_start_parked(idler *w, gc_idle *p)
     atomic_store(&w->ktid, 0);
     w->tid = gc_test_spawn(idler_main, w);
     WAIT_UNTIL(gc_idle_count(p) > before, 10000);
-    WAIT_UNTIL(atomic_load(&w->ktid) != 0 &&
-                   gc_test_thread_sleeps(atomic_load(&w->ktid)),
-               10000);
+    gc_test_wait_asleep(&w->ktid);
 }
 
 static void
@@ -1279,7 +1243,7 @@ test_idle_hands_work_to_the_newest_waiter(void)
     int64_t deadline = t0 + 20 * GC_MS;
     void *item = GC_P(3);
     CHECK_ST(gc_idle_wait(&p, &item, deadline, NULL), GC_TIMEOUT);
-    check_elapsed(t0, deadline);
+    gc_test_check_elapsed(t0, deadline);
     CHECK_PTR_EQ(item, GC_P(3));
     CHECK_EQ(gc_idle_count(&p), 0);
     gc_idle_destroy(&p);
@@ -1454,7 +1418,7 @@ test_no_lost_wakeups_under_a_storm_of_timeouts_and_cancels(void)
 int
 main(void)
 {
-    install_handler();
+    gc_test_catch_signal(SIGUSR1, gc_test_count_signal);
     GC_RUN(test_go_TestMutexMisuse);
     GC_RUN(test_mutex_fast_paths);
     GC_RUN(test_mutex_lock_times_out_at_deadline);

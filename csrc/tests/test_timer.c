@@ -573,18 +573,14 @@ test_dispatch(void)
             ds[k][i].index = i;
         }
     }
-    pthread_t th[DQ_THREADS];
-    for (int k = 0; k < DQ_THREADS; k++) {
-        th[k] = gc_test_spawn(pusher_main, ds[k]);
-    }
+    gc_test_threads th =
+        gc_test_threads_start(DQ_THREADS, pusher_main, ds, sizeof ds[0]);
     while (ran_total < DQ_THREADS * DQ_PER_THREAD) {
         CHECK_ST(gc_dispatch_pop(&t, gc_now_ns() + 10000 * GC_MS, NULL),
                  GC_OK);
         t->run(t);
     }
-    for (int k = 0; k < DQ_THREADS; k++) {
-        gc_test_join(th[k]);
-    }
+    gc_test_threads_join(&th);
     CHECK_EQ(gc_dispatch_pending(), 0);
 }
 

@@ -450,26 +450,6 @@ test_select_race_exactly_one_case_completes(void)
 
 /* ---- signals ---- */
 
-static atomic_int signals_seen;
-
-static void
-on_sigusr1(int sig)
-{
-    (void)sig;
-    atomic_fetch_add_explicit(&signals_seen, 1, memory_order_relaxed);
-}
-
-static void
-install_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: a blocking wait must see EINTR */
-    CHECK_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
 /* Signal t until *done: a signal that lands before the thread is parked
  * interrupts nothing, so one is not enough. */
 static void
@@ -537,10 +517,10 @@ check_interrupted_call_resumes(size_t cap, int dir, int64_t deadline)
         WAIT_UNTIL(gc_test_waiting_senders(ch) == 1, 10000);
     else
         WAIT_UNTIL(gc_test_waiting_receivers(ch) == 1, 10000);
-    int seen = atomic_load(&signals_seen);
+    int seen = atomic_load(gc_test_signals_caught());
     signal_until(t, &c.first_done);
     CHECK_ST(c.first, GC_INTR);
-    CHECK(atomic_load(&signals_seen) > seen); /* the handler did run */
+    CHECK(atomic_load(gc_test_signals_caught()) > seen); /* it did run */
     /* nothing happened: the receive took nothing, the send left nothing */
     CHECK_PTR_EQ(c.item, GC_P(3));
     check_unregistered(ch);
@@ -1376,7 +1356,7 @@ test_spin_refused_while_every_cpu_is_busy(void)
 int
 main(void)
 {
-    install_handler();
+    gc_test_catch_signal(SIGUSR1, gc_test_count_signal);
     GC_RUN(test_wait_with_no_cases_sleeps_until_deadline);
     GC_RUN(test_nil_case_is_never_ready);
     GC_RUN(test_nil_case_keeps_other_case_indices);
