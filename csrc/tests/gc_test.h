@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gc_chan.h"
@@ -258,6 +259,16 @@ static inline void
 gc_test_join(pthread_t t)
 {
     CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+/* The child process pid exits with status 0. */
+static inline void
+gc_test_check_child_exits_ok(pid_t pid)
+{
+    int status = 0;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
 /* ---- signals ---- */

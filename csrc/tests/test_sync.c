@@ -182,6 +182,17 @@ op_new(void)
     return o;
 }
 
+/* A new call started and parked on q that, once it has taken the
+ * primitive, keeps it until op_join and then lets go. */
+static op *
+op_start_holder(enum op_kind kind, void *prim, int64_t n, gc_waitq *q)
+{
+    op *o = op_new();
+    o->release = 1;
+    op_start_parked(o, kind, prim, n, q);
+    return o;
+}
+
 /* A thread that must still be blocked: not done after a pause. */
 static void
 check_still_blocked(op *o)
@@ -276,9 +287,7 @@ test_mutex_unlock_wakes_a_waiter(void)
     gc_mu m;
     CHECK_EQ(gc_mu_init(&m), 0);
     CHECK(gc_mu_try_lock(&m));
-    op *o = op_new();
-    o->release = 1;
-    op_start_parked(o, OP_MU_LOCK, &m, 0, &m.q);
+    op *o = op_start_holder(OP_MU_LOCK, &m, 0, &m.q);
     check_still_blocked(o);
     CHECK_EQ(gc_mu_unlock(&m), GC_SYNC_OK);
     WAIT_UNTIL(atomic_load(&o->done), 10000);
@@ -578,9 +587,7 @@ test_rwmutex_waiting_writer_blocks_new_readers(void)
     gc_rw rw;
     CHECK_EQ(gc_rw_init(&rw), 0);
     CHECK(gc_rw_try_rlock(&rw));
-    op *w = op_new();
-    w->release = 1;
-    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    op *w = op_start_holder(OP_RW_LOCK, &rw, 0, &rw.wq);
     CHECK(!gc_rw_try_rlock(&rw));
     CHECK_ST(gc_rw_rlock(&rw, gc_deadline_after(20 * GC_MS), NULL, NULL),
              GC_TIMEOUT);
@@ -607,9 +614,7 @@ test_rwmutex_parents_waiting_writer_lets_childs_readers_in(void)
     gc_rw rw;
     CHECK_EQ(gc_rw_init(&rw), 0);
     CHECK(gc_rw_try_rlock(&rw));
-    op *w = op_new();
-    w->release = 1;
-    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    op *w = op_start_holder(OP_RW_LOCK, &rw, 0, &rw.wq);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
@@ -632,10 +637,7 @@ test_rwmutex_parents_waiting_writer_lets_childs_readers_in(void)
         }
         _exit(0);
     }
-    int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    gc_test_check_child_exits_ok(pid);
     /* The parent is unchanged: its writer gets in once we leave. */
     check_still_blocked(w);
     CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
@@ -699,19 +701,14 @@ test_rwmutex_writer_forking_inside_its_wait_stays_counted_once(void)
     gc_rw rw;
     CHECK_EQ(gc_rw_init(&rw), 0);
     CHECK(gc_rw_try_rlock(&rw));
-    op *w = op_new();
-    w->release = 1;
-    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    op *w = op_start_holder(OP_RW_LOCK, &rw, 0, &rw.wq);
     hook_child = 0;
     forking_writer f = {&rw, (gc_status)-1};
     pthread_t t = gc_test_spawn(forking_writer_main, &f);
     gc_test_join(t);
     CHECK_ST(f.st, GC_TIMEOUT);
     CHECK(hook_child > 0);
-    int status = 0;
-    CHECK_EQ(waitpid(hook_child, &status, 0), hook_child);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    gc_test_check_child_exits_ok(hook_child);
     CHECK_EQ(gc_rw_runlock(&rw), GC_SYNC_OK);
     WAIT_UNTIL(atomic_load(&w->done), 10000);
     CHECK_ST(op_join(w), GC_OK);
@@ -728,13 +725,9 @@ test_rwmutex_writer_unlock_admits_queued_readers_first(void)
     CHECK(gc_rw_try_lock(&rw));
     op *r[3];
     for (int i = 0; i < 3; i++) {
-        r[i] = op_new();
-        r[i]->release = 1;
-        op_start_parked(r[i], OP_RW_RLOCK, &rw, 0, &rw.rq);
+        r[i] = op_start_holder(OP_RW_RLOCK, &rw, 0, &rw.rq);
     }
-    op *w = op_new();
-    w->release = 1;
-    op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
+    op *w = op_start_holder(OP_RW_LOCK, &rw, 0, &rw.wq);
     CHECK_EQ(gc_rw_unlock(&rw), GC_SYNC_OK);
     /* the three readers are in (counted at once), the writer waits */
     CHECK_EQ(GC_RW_READERS(atomic_load(&rw.state)), 3);
@@ -763,9 +756,7 @@ test_rwmutex_writer_giving_up_lets_readers_in(void)
     op *w = op_new();
     w->cancel = cancel;
     op_start_parked(w, OP_RW_LOCK, &rw, 0, &rw.wq);
-    op *r = op_new();
-    r->release = 1;
-    op_start_parked(r, OP_RW_RLOCK, &rw, 0, &rw.rq); /* held back by w */
+    op *r = op_start_holder(OP_RW_RLOCK, &rw, 0, &rw.rq); /* held back by w */
     CHECK_ST(gc_chan_close(cancel), GC_OK);
     CHECK_ST(op_join(w), GC_CANCELLED);
     WAIT_UNTIL(atomic_load(&r->done), 10000);
@@ -1045,9 +1036,7 @@ test_semaphore_head_leaving_lets_the_next_in(void)
         else
             big->deadline = gc_deadline_after(200 * GC_MS);
         op_start_parked(big, OP_SEM_ACQUIRE, &s, 2, &s.q);
-        op *small = op_new();
-        small->release = 1;
-        op_start_parked(small, OP_SEM_ACQUIRE, &s, 1, &s.q);
+        op *small = op_start_holder(OP_SEM_ACQUIRE, &s, 1, &s.q);
         if (by_cancel)
             CHECK_ST(gc_chan_close(cancel), GC_OK);
         CHECK_ST(op_join(big), by_cancel ? GC_CANCELLED : GC_TIMEOUT);

@@ -609,10 +609,7 @@ test_fork_child_timers(void)
         }
         _exit(0);
     }
-    int status = 0;
-    CHECK_EQ(waitpid(pid, &status, 0), pid);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 0);
+    gc_test_check_child_exits_ok(pid);
     void *item;
     CHECK_ST(gc_chan_recv(gc_chantimer_chan(before), &item,
                           gc_now_ns() + 5000 * GC_MS, NULL),
