@@ -5,8 +5,12 @@
  * under a watchdog: a test that has not finished after GC_TEST_TIMEOUT
  * seconds (default 120) aborts the program, naming the test, instead of
  * hanging the build.  Threads are plain pthreads (the signal tests need
- * pthread_kill).  A select by hand (gc_test_select) does what the binding
- * does: poll every case with try_*, then gc_wait, until one completes.
+ * pthread_kill), started in groups (gc_test_threads_start) or one by one
+ * (gc_test_spawn); gc_test_wait_asleep waits until one sleeps in the
+ * kernel, and gc_test_catch_signal installs a handler whose signal
+ * interrupts a blocking wait.  A select by hand (gc_test_select) does what
+ * the binding does: poll every case with try_*, then gc_wait, until one
+ * completes.
  */
 #ifndef GC_TEST_H
 #define GC_TEST_H
