@@ -295,14 +295,23 @@ def test_pending_after_func_keeps_its_callable_alive_and_releases_it_after():
         def __call__(self):
             self.called.set()
 
-    fn = Fn()
-    r = weakref.ref(fn)
-    # Long enough that the check below surely runs first, even on a loaded machine.
-    gochan.after_func(0.5, fn)  # the Timer is dropped at once
-    called = fn.called
-    del fn
-    gc.collect()
-    assert r() is not None  # kept by the pending timer
+    # The check must run before the timer fires. On a loaded machine even 0.5 s can pass first;
+    # then that try proves nothing, and the next one waits four times as long.
+    for delay in (0.5, 2.0, 8.0):
+        fn = Fn()
+        r = weakref.ref(fn)
+        gochan.after_func(delay, fn)  # the Timer is dropped at once
+        called = fn.called
+        del fn
+        gc.collect()
+        alive = r() is not None
+        if called.is_set():
+            assert called.wait(LONG)
+            continue  # fired before the check: inconclusive, try a longer delay
+        assert alive  # kept by the pending timer
+        break
+    else:
+        pytest.fail("the timer fired before the check every time")
     assert called.wait(LONG)
     wait_until(lambda: (gc.collect(), r() is None)[1])
 
