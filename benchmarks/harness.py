@@ -501,5 +501,195 @@ def run_benchmark(bench: Benchmark, opts: Options, missing: Callable[[str], bool
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# One against many: gochan and other libraries on one workload (bench_peers.py).
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One library's side of a PeerRow: its variant, or why it has none.
+
+    `library` names the table column; `how` says what the variant uses ("`queue.Queue(64)`").
+    A peer with no variant is shown as `absent` ("no select", "not installed") and not timed.
+    """
+
+    library: str
+    how: str
+    variant: Callable[[int], float] | None = None
+    absent: str = ""
+
+
+@dataclass
+class PeerCell:
+    """One library's figures in a PeerRow: its median, and gochan's speed-up over it."""
+
+    library: str
+    how: str
+    value: float | None = None
+    speedup: float | None = None
+    speedup_range: tuple[float, float] | None = None
+    absent: str = ""
+    error: str | None = None
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The table cell: "12.3x" (gochan that many times faster), or why there is no figure."""
+        if self.error:
+            return "ERROR"
+        if self.speedup is None:
+            return self.absent or "-"
+        return f"{self.speedup:.2f}x" if self.speedup < 10 else f"{self.speedup:.0f}x"
+
+    def as_json(self) -> dict:
+        return {
+            "library": self.library,
+            "how": self.how,
+            "value": self.value,
+            "speedup": self.speedup,
+            "speedup_range": list(self.speedup_range) if self.speedup_range else None,
+            "absent": self.absent,
+            "error": self.error,
+            "samples": self.samples,
+        }
+
+
+@dataclass
+class PeerResult:
+    """One row of the peer table: gochan's median and a PeerCell per library."""
+
+    name: str
+    workload: str
+    unit: str
+    gochan_how: str
+    gochan: float | None = None
+    cells: list[PeerCell] = field(default_factory=list)
+    error: str | None = None
+    size: int = 0
+    rounds: int = 0
+    seconds: float = 0.0
+    samples: list[float] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        found = [self.error] if self.error else []
+        return found + [f"{c.library}: {c.error}" for c in self.cells if c.error]
+
+    def as_json(self) -> dict:
+        return {
+            "name": self.name,
+            "workload": self.workload,
+            "unit": self.unit,
+            "gochan_how": self.gochan_how,
+            "gochan": self.gochan,
+            "cells": [c.as_json() for c in self.cells],
+            "error": self.error,
+            "size": self.size,
+            "rounds": self.rounds,
+            "seconds": round(self.seconds, 3),
+            "samples": self.samples,
+        }
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    """gochan against several libraries on one workload, all timed in the same rounds.
+
+    Each round runs every variant once, starting one place further along the list each time
+    (gochan, A, B; A, B, gochan; B, gochan, A; ...), so no side always follows the same other.
+    The figures are the medians per operation; a peer's cell is its median over gochan's (the
+    speed-up: above 1 gochan is faster), with the range of the per-round ratios. A peer that
+    fails is reported as an ERROR in its cell and left out of the later rounds; the others go on.
+    """
+
+    name: str
+    workload: str
+    gochan_how: str
+    gochan: Callable[[int], float]
+    peers: tuple[Peer, ...]
+    size: Size
+    unit: str = "op"
+
+    def run(self, opts: Options) -> PeerResult:
+        start = time.perf_counter()
+        result = PeerResult(self.name, self.workload, self.unit, self.gochan_how)
+        result.cells = [PeerCell(p.library, p.how, absent=p.absent) for p in self.peers]
+        n = self.size.pick(opts.quick)
+        result.size = n
+        # (cell, variant, samples); gochan's cell is None.
+        sides = [(None, self.gochan, result.samples)]
+        sides += [
+            (cell, peer.variant, cell.samples)
+            for cell, peer in zip(result.cells, self.peers)
+            if peer.variant is not None
+        ]
+        try:
+            for cell, fn, _ in sides:
+                self._guarded(cell, fn, max(1, n // 10))
+            for i in range(opts.rounds):
+                live = [side for side in sides if side[0] is None or side[0].error is None]
+                k = i % len(live)
+                for cell, fn, samples in live[k:] + live[:k]:
+                    seconds = self._guarded(cell, fn, n)
+                    if seconds is not None:
+                        samples.append(seconds / n)
+        except Exception as exc:  # gochan's own variant failed: the whole row is an ERROR
+            result.error = f"{type(exc).__name__}: {exc}"
+        else:
+            result.rounds = opts.rounds
+            result.gochan = statistics.median(result.samples)
+            for cell in result.cells:
+                if cell.error is None and cell.samples:
+                    cell.value = statistics.median(cell.samples)
+                    cell.speedup = cell.value / result.gochan
+                    ratios = [p / g for g, p in zip(result.samples, cell.samples)]
+                    cell.speedup_range = (min(ratios), max(ratios))
+        result.seconds = time.perf_counter() - start
+        return result
+
+    @staticmethod
+    def _guarded(cell: PeerCell | None, fn: Callable[[int], float], n: int) -> float | None:
+        """One sample; a peer's failure is recorded in its cell, gochan's is raised."""
+        if cell is None:
+            return _sample(fn, n)
+        try:
+            return _sample(fn, n)
+        except Exception as exc:
+            cell.error = f"{type(exc).__name__}: {exc}"
+            return None
+
+
+PEER_TABLE_LIBRARIES = ("stdlib", "janus", "pygolang")
+"""The peer table's columns, in order; a PeerRow's peers name one of these each."""
+
+PEER_TABLE_TITLES = {"stdlib": "queue / concurrent.futures"}
+
+
+def peer_markdown_table(results: list[PeerResult], *, times: bool = True) -> str:
+    """The peer table: one row per workload, gochan's time, then each library's speed-up.
+
+    A cell reads "12x (1.50 us/item)": the library took 12 times gochan's time per operation,
+    1.50 us. With times=False only the speed-ups are shown (the README's short table).
+    """
+    names = [PEER_TABLE_TITLES.get(lib, lib) for lib in PEER_TABLE_LIBRARIES]
+    header = ["workload", "gochan", *names] if times else ["workload", *names]
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for r in results:
+        cells = {c.library: c for c in r.cells}
+        row = [r.workload]
+        if times:
+            row.append("ERROR" if r.error else format_value(r.gochan, "time", r.unit))
+        for lib in PEER_TABLE_LIBRARIES:
+            cell = cells.get(lib)
+            if cell is None or r.error:
+                row.append("-")
+            elif times and cell.value is not None:
+                row.append(f"{cell.text} ({format_value(cell.value, 'time', r.unit)})")
+            else:
+                row.append(cell.text)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__" and sys.argv[1:2] == ["--probe-memory"]:
     _probe_memory_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))

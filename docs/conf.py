@@ -65,6 +65,7 @@ GUIDE = [
     "coming-from-go",
     "gil-and-free-threading",
     "guarantees",
+    "performance",
     "internals",
     "api",
 ]
