@@ -58,13 +58,17 @@ def machine_line(env: dict) -> str:
 
 
 def readme_block(peers: list[PeerResult], env: dict) -> str:
+    # Wrapped as the README's own paragraphs are.
     return "\n".join(
         [
             peer_markdown_table(peers, times=False),
             "",
-            "Each cell is gochan's speed-up: the library's time per operation divided by "
-            "gochan's, so 3x means gochan took a third of the time and below 1x gochan is "
-            "slower. " + machine_line(env),
+            textwrap.fill(
+                "Each cell is gochan's speed-up: the library's time per operation divided by "
+                "gochan's, so 3x means gochan took a third of the time and below 1x gochan is "
+                "slower. " + machine_line(env),
+                78,
+            ),
             "",
             "![gochan's speed-up over each library](docs/images/bench/peers.png)",
         ]
@@ -72,16 +76,17 @@ def readme_block(peers: list[PeerResult], env: dict) -> str:
 
 
 def page_peers_block(peers: list[PeerResult], env: dict) -> str:
-    lines = [machine_line(env), "", peer_markdown_table(peers), ""]
+    lines = [textwrap.fill(machine_line(env), 96), "", peer_markdown_table(peers), ""]
     for r in peers:
         sides = [f"gochan {r.gochan_how}"]
         sides += [f"{PEER_TABLE_TITLES.get(c.library, c.library)}: {c.how}" for c in r.cells]
-        lines.append(f"- {_plain(r.workload)}: " + "; ".join(sides) + ".")
+        item = f"- {_plain(r.workload)}: " + "; ".join(sides) + "."
+        lines.append(textwrap.fill(item, 96, subsequent_indent="  ", break_on_hyphens=False))
     return "\n".join(lines)
 
 
 def page_stdlib_block(results: list[Result], env: dict) -> str:
-    lines = [machine_line(env), "", markdown_table(results)]
+    lines = [textwrap.fill(machine_line(env), 96), "", markdown_table(results)]
     notes = [f"- `{r.name}`: {r.error}" for r in results if r.error]
     if notes:
         lines += ["", *notes]
@@ -243,7 +248,7 @@ def plot_stdlib(results: list[Result], env: dict, path: str) -> None:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.set_xlabel("gochan's advantage over the standard-library peer (log scale; black tick: "
                   "target; green PASS, red MISS)", fontsize=8)
-    ax.set_title(f"Against the standard library, per row of DESIGN.md's targets "
+    ax.set_title(f"Against the standard library, one row per performance target "
                  f"(CPython {env['python']}, {env['cpus']} vCPUs)", fontsize=10)
     ax.grid(axis="x", which="major", alpha=0.3)
     fig.tight_layout()
