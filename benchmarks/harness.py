@@ -4,7 +4,9 @@ A benchmark is a pair of variants (gochan, peer) run interleaved in the same pro
 round (gochan, peer, peer, gochan, ...), so that whatever the noisy machine does at a given moment
 falls on both. Each side's figure is the median over the rounds; the verdict compares the ratio of
 the two medians with the target from DESIGN.md. Memory is measured in fresh subprocesses (one per
-measurement), so that neither side reuses memory the other freed. Standard library only.
+measurement), so that neither side reuses memory the other freed. A PeerRow runs gochan and
+several other libraries the same way, one table cell per library (bench_peers.py). Standard
+library only: the peers are imported by the rows that time them.
 """
 
 from __future__ import annotations

@@ -23,7 +23,6 @@ from bench_channels import REPO_ROOT
 from harness import (
     PEER_TABLE_LIBRARIES,
     PEER_TABLE_TITLES,
-    AtMostTimeRatio,
     PeerResult,
     Result,
     markdown_table,
@@ -214,16 +213,22 @@ def plot_peer_times(peers: list[PeerResult], env: dict, path: str) -> None:
 
 
 def advantage(result: Result) -> tuple[float | None, float | None]:
-    """(gochan's advantage, the target's) on one scale: above 1 gochan is faster or smaller."""
-    if result.ratio is None:
+    """(gochan's advantage, the target's) on one scale: above 1 gochan is faster or smaller.
+
+    The advantage is the peer's figure over gochan's, whichever way the row states its ratio;
+    the target is read from its text ("<= 1.2x its time" is a ceiling on gochan's time over the
+    peer's, so 1/1.2 on this scale; "no slower" is 1).
+    """
+    if result.ratio is None or not result.gochan or not result.peer_value:
         return None, None
+    value = result.peer_value / result.gochan
+    if result.target == "no slower":
+        return value, 1.0
     limit = re.search(r"([0-9.]+)x", result.target)
-    if result.kind == "time" and result.target.startswith("<="):
-        # gochan time / peer time, with a ceiling: invert both.
-        target = 1 / float(limit.group(1)) if limit else None
-        return 1 / result.ratio, target
-    target = 1.0 if result.target == "no slower" else (float(limit.group(1)) if limit else None)
-    return result.ratio, target
+    if limit is None:
+        return value, None
+    target = float(limit.group(1))
+    return value, 1 / target if result.target.startswith("<=") else target
 
 
 def plot_stdlib(results: list[Result], env: dict, path: str) -> None:

@@ -35,7 +35,6 @@ from harness import (
     Options,
     PeerResult,
     Result,
-    format_value,
     markdown_table,
     peer_markdown_table,
     run_benchmark,
