@@ -9,7 +9,8 @@ The peers, one column each in the table:
   `janus.Queue` no longer needs a running event loop to be created (on Python >= 3.10), and the
   sync side never touches one; it has no select and no goroutines;
 - pygolang 0.1 (`from golang import chan, select, go`), Go's channels for Python with a C++
-  runtime under Cython; in a plain interpreter it runs on OS threads, as gochan does.
+  runtime under Cython; in a plain interpreter it runs on OS threads, as gochan does. It also
+  has Go's `context` (golang.context), timed against gochan's in the cancel row.
 
 A peer that cannot be imported shows "not installed" in its cells and the run goes on. Each row
 is measured like every other row of the benchmarks (harness.py): setup outside the clock, counts
@@ -28,6 +29,7 @@ from itertools import repeat
 from typing import Callable
 
 from bench_channels import ITEM, STOP, WORKERS, gochan
+from bench_contexts import WAITERS, _wake_rounds, cancel_wake_event, cancel_wake_gochan
 from harness import Peer, PeerRow, Size, expect_count, loop_timer, time_threads
 
 CAPACITY = 64
@@ -365,6 +367,30 @@ def map_executor(n: int) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
+# g. one cancel() waking 200 threads blocked on the context (n wakes; bench_contexts.py's rounds)
+
+
+def cancel_pygolang(n: int) -> float:
+    context = importlib.import_module("golang.context")
+    background = context.background()
+    # pygolang cannot say how many threads wait on a channel: each thread counts itself just
+    # before it blocks, and _wake_rounds then lets them settle (10 ms) before it cancels. One
+    # still on its way finds the channel closed and returns at once, which only flatters pygolang.
+    arrived = [0]
+
+    def new_round():
+        arrived[0] = 0
+        return context.with_cancel(background)
+
+    def block(pair) -> None:
+        done = pair[0].done()
+        arrived[0] += 1  # under the GIL; only a progress check, outside the clock
+        done.recv()
+
+    return _wake_rounds(n, new_round, block, lambda pair: arrived[0], lambda pair: pair[1]())
+
+
+# ---------------------------------------------------------------------------------------------
 # The rows.
 
 NO_SELECT = "no select"
@@ -451,5 +477,20 @@ PEER_ROWS = [
         ),
         size=Size(full=20_000, quick=10_000),
         unit="item",
+    ),
+    PeerRow(
+        "peers_cancel",
+        f"one cancel waking {WAITERS} blocked threads",
+        "`cancel()` of `with_cancel`, the threads in `ch.recv(ctx=ctx)`",
+        gochan=cancel_wake_gochan,
+        peers=(
+            _peer("stdlib", "`threading.Event.set()`, the threads in `Event.wait()`",
+                  cancel_wake_event),
+            _peer("janus", "a queue only", None, absent="no contexts"),
+            _peer("pygolang", "`cancel()` of `context.with_cancel`, the threads in "
+                  "`ctx.done().recv()`", cancel_pygolang),
+        ),
+        size=Size(full=8, quick=4),
+        unit=f"wake of {WAITERS}",
     ),
 ]
