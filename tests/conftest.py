@@ -43,6 +43,24 @@ def _watchdog():
     faulthandler.cancel_dump_traceback_later()
 
 
+def under_asan():
+    """Whether this process runs with AddressSanitizer's runtime loaded (`make pytest-asan`)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libasan" in maps.read()
+    except OSError:
+        return False
+
+
+def skip_unless_rss_is_meaningful():
+    """Skip a test that asserts on resident memory where that measure cannot be trusted: without
+    /proc to read it, or under AddressSanitizer, whose quarantine holds freed memory."""
+    if not os.path.exists("/proc/self/statm"):
+        pytest.skip("needs /proc to read the resident set size")
+    if under_asan():
+        pytest.skip("AddressSanitizer's quarantine holds freed memory")
+
+
 def wait_until(predicate, timeout=LONG, interval=0.001, message=None):
     """Poll `predicate()` until it is true; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ import pytest
 
 import gochan
 
-from conftest import LONG, wait_for_receivers, wait_for_senders
+from conftest import LONG, skip_unless_rss_is_meaningful, wait_for_receivers, wait_for_senders
 
 #: Round trips for the big leak check: a million, or 200k where a million would take too long.
 MILLION = 1_000_000
@@ -296,11 +296,7 @@ def test_repeated_calls_keep_the_live_object_count_flat(op):
 
 
 def test_creating_and_dropping_channels_keeps_memory_flat():
-    if not os.path.exists("/proc/self/statm"):
-        pytest.skip("needs /proc to read the resident set size")
-    with open("/proc/self/maps") as maps:
-        if "libasan" in maps.read():
-            pytest.skip("AddressSanitizer's quarantine holds freed memory")
+    skip_unless_rss_is_meaningful()
 
     def churn(n):
         for i in range(n):

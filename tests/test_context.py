@@ -18,7 +18,9 @@ import pytest
 import gochan
 from gochan import _core
 
-from conftest import LONG, SETTLE, wait_for_receivers, wait_for_senders, wait_until
+from conftest import (
+    LONG, SETTLE, skip_unless_rss_is_meaningful, wait_for_receivers, wait_for_senders, wait_until,
+)
 
 #: Go's shortDuration and veryLongDuration.
 SHORT = 0.001
@@ -1165,6 +1167,7 @@ def _churn(parent, n):
 def test_million_children_of_one_parent_keep_memory_flat():
     """TestAllocs-like: a long-lived parent with a million short-lived children (half of them
     cancelled, half dropped) does not grow, and neither does the process."""
+    skip_unless_rss_is_meaningful()
     parent, cancel = gochan.with_cancel(gochan.background())
     start = time.perf_counter()
     _churn(parent, 20_000)

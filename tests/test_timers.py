@@ -19,7 +19,7 @@ import pytest
 
 import gochan
 
-from conftest import LONG, run_python, wait_until
+from conftest import LONG, run_python, skip_unless_rss_is_meaningful, wait_until
 
 #: A delay short enough to keep the suite fast, long enough to be measured.
 D = 0.02
@@ -646,11 +646,7 @@ def test_interpreter_exits_with_tickers_and_after_funcs_pending(attempt):
 # --- memory and references ------------------------------------------------------------------------
 
 def test_a_million_dropped_afters_keep_memory_flat():
-    if not os.path.exists("/proc/self/statm"):
-        pytest.skip("needs /proc to read the resident set size")
-    with open("/proc/self/maps") as maps:
-        if "libasan" in maps.read():
-            pytest.skip("AddressSanitizer's quarantine holds freed memory")
+    skip_unless_rss_is_meaningful()
     after = gochan.after
     for _ in range(50_000):
         after(1.0)
