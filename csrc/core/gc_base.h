@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 typedef enum gc_status {
-    GC_OK = 0,        /* the operation completed */
-    GC_WOULDBLOCK,    /* it cannot complete without waiting */
-    GC_CLOSED,        /* the channel is closed (and, for a receive, drained) */
-    GC_TIMEOUT,       /* the deadline passed first */
-    GC_CANCELLED,     /* a cancellation token fired first */
-    GC_INTR,          /* a signal arrived; the wait was withdrawn */
-    GC_NOMEM,         /* memory could not be allocated */
-    GC_RETRY          /* woken because the state changed: try again */
+    GC_OK = 0,     /* the operation completed */
+    GC_WOULDBLOCK, /* it cannot complete without waiting */
+    GC_CLOSED,     /* the channel is closed (and, for a receive, drained) */
+    GC_TIMEOUT,    /* the deadline passed first */
+    GC_CANCELLED,  /* a cancellation token fired first */
+    GC_INTR,       /* a signal arrived; the wait was withdrawn */
+    GC_NOMEM,      /* memory could not be allocated */
+    GC_RETRY       /* woken because the state changed: try again */
 } gc_status;
 
 /* A deadline meaning "wait forever". */

@@ -47,9 +47,9 @@
  * lasted: a wait that ended within GC_SPIN_MAX_NS stretches the budget to
  * cover it with a margin, a longer one halves it, so a thread that waits
  * for rare events soon spins only GC_SPIN_MIN_NS. */
-#define GC_SPIN_MIN_NS 2000
+#define GC_SPIN_MIN_NS   2000
 #define GC_SPIN_START_NS 20000
-#define GC_SPIN_MAX_NS 100000
+#define GC_SPIN_MAX_NS   100000
 
 static _Thread_local int64_t spin_budget_ns = GC_SPIN_START_NS;
 
@@ -71,8 +71,8 @@ spin_budget_learn(int64_t waited)
 }
 
 typedef struct gc_slot {
-    _Atomic size_t stamp;  /* lap + index the slot expects next (above) */
-    void *item;            /* the value while stamp == position + 1 */
+    _Atomic size_t stamp; /* lap + index the slot expects next (above) */
+    void *item;           /* the value while stamp == position + 1 */
 } gc_slot;
 
 typedef struct gc_ring {
@@ -80,19 +80,19 @@ typedef struct gc_ring {
     _Alignas(GC_CACHELINE) _Atomic size_t head;
     /* Position of the next send: lap | index, plus mark_bit once closed. */
     _Alignas(GC_CACHELINE) _Atomic size_t tail;
-    _Alignas(GC_CACHELINE) size_t mark_bit;  /* smallest 2^k > cap */
-    size_t one_lap;                          /* 2 * mark_bit */
-    gc_slot slots[];                         /* cap slots */
+    _Alignas(GC_CACHELINE) size_t mark_bit; /* smallest 2^k > cap */
+    size_t one_lap;                         /* 2 * mark_bit */
+    gc_slot slots[];                        /* cap slots */
 } gc_ring;
 
 struct gc_chan {
-    size_t cap;          /* capacity; 0 for unbuffered */
-    gc_ring *ring;       /* the buffer, NULL when unbuffered */
-    gc_mutex lock;       /* sendq (buffered) or everything (unbuffered) */
-    gc_mutex recv_lock;  /* recvq (buffered only) */
-    gc_waitq sendq;      /* senders waiting, oldest first */
-    gc_waitq recvq;      /* receivers waiting, oldest first */
-    _Atomic int closed;  /* unbuffered only; buffered uses mark_bit */
+    size_t cap;         /* capacity; 0 for unbuffered */
+    gc_ring *ring;      /* the buffer, NULL when unbuffered */
+    gc_mutex lock;      /* sendq (buffered) or everything (unbuffered) */
+    gc_mutex recv_lock; /* recvq (buffered only) */
+    gc_waitq sendq;     /* senders waiting, oldest first */
+    gc_waitq recvq;     /* receivers waiting, oldest first */
+    _Atomic int closed; /* unbuffered only; buffered uses mark_bit */
 };
 
 /* ---- the ring ---------------------------------------------------------- */
@@ -125,9 +125,9 @@ ring_push_many(gc_ring *r, size_t cap, void *const *items, size_t n,
              * freed the slot, so its read of the old value happens before
              * our write.  A slot is free for position pos when its stamp
              * is pos; only the holder of that position may change it. */
-            stamp = atomic_load_explicit(
-                &r->slots[pos & (r->mark_bit - 1)].stamp,
-                memory_order_acquire);
+            stamp =
+                atomic_load_explicit(&r->slots[pos & (r->mark_bit - 1)].stamp,
+                                     memory_order_acquire);
             if (stamp != pos) {
                 break;
             }
@@ -138,9 +138,9 @@ ring_push_many(gc_ring *r, size_t cap, void *const *items, size_t n,
             /* seq_cst: ordered with the reads of receivers that look at
              * tail to decide whether the ring is empty, and with the
              * `empty` load of notify_some. */
-            if (atomic_compare_exchange_weak_explicit(
-                    &r->tail, &tail, pos, memory_order_seq_cst,
-                    memory_order_relaxed)) {
+            if (atomic_compare_exchange_weak_explicit(&r->tail, &tail, pos,
+                                                      memory_order_seq_cst,
+                                                      memory_order_relaxed)) {
                 pos = tail;
                 for (size_t i = 0; i < k; i++) {
                     gc_slot *slot = &r->slots[pos & (r->mark_bit - 1)];
@@ -161,8 +161,7 @@ ring_push_many(gc_ring *r, size_t cap, void *const *items, size_t n,
              * receiver is just taking it.  seq_cst fence: pairs with the
              * one in ring_pop_many so the head we read is recent enough. */
             gc_fence();
-            size_t head = atomic_load_explicit(&r->head,
-                                               memory_order_relaxed);
+            size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
             if (head + r->one_lap == tail) {
                 return GC_WOULDBLOCK;
             }
@@ -185,9 +184,9 @@ ring_pop_many(gc_ring *r, size_t cap, void **items, size_t n, size_t *done)
             /* acquire: pairs with the release store in ring_push_many.
              * A slot holds position pos's value when its stamp is
              * pos + 1. */
-            stamp = atomic_load_explicit(
-                &r->slots[pos & (r->mark_bit - 1)].stamp,
-                memory_order_acquire);
+            stamp =
+                atomic_load_explicit(&r->slots[pos & (r->mark_bit - 1)].stamp,
+                                     memory_order_acquire);
             if (stamp != pos + 1) {
                 break;
             }
@@ -197,9 +196,9 @@ ring_pop_many(gc_ring *r, size_t cap, void **items, size_t n, size_t *done)
         if (k > 0) {
             /* seq_cst: ordered with the reads of senders that look at
              * head to decide whether the ring is full. */
-            if (atomic_compare_exchange_weak_explicit(
-                    &r->head, &head, pos, memory_order_seq_cst,
-                    memory_order_relaxed)) {
+            if (atomic_compare_exchange_weak_explicit(&r->head, &head, pos,
+                                                      memory_order_seq_cst,
+                                                      memory_order_relaxed)) {
                 pos = head;
                 for (size_t i = 0; i < k; i++) {
                     gc_slot *slot = &r->slots[pos & (r->mark_bit - 1)];
@@ -220,8 +219,7 @@ ring_pop_many(gc_ring *r, size_t cap, void **items, size_t n, size_t *done)
              * claimed the slot.  seq_cst fence: pairs with
              * ring_push_many's. */
             gc_fence();
-            size_t tail = atomic_load_explicit(&r->tail,
-                                               memory_order_relaxed);
+            size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
             if ((tail & ~r->mark_bit) == head) {
                 return (tail & r->mark_bit) ? GC_CLOSED : GC_WOULDBLOCK;
             }
@@ -442,8 +440,8 @@ gc_chan_traverse(gc_chan *ch, int (*visit)(void *item, void *arg), void *arg)
     }
     /* Callers exclude try_* (gc_chan.h), so the ring holds still. */
     size_t pos = atomic_load_explicit(&r->head, memory_order_acquire);
-    size_t end = atomic_load_explicit(&r->tail, memory_order_acquire) &
-                 ~r->mark_bit;
+    size_t end =
+        atomic_load_explicit(&r->tail, memory_order_acquire) & ~r->mark_bit;
     while (pos != end) {
         int rc = visit(r->slots[pos & (r->mark_bit - 1)].item, arg);
         if (rc) {
@@ -668,8 +666,7 @@ gc_chan_try_recv(gc_chan *ch, void **item)
 }
 
 gc_status
-gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n,
-                      size_t *sent)
+gc_chan_try_send_many(gc_chan *ch, void *const *items, size_t n, size_t *sent)
 {
     if (n == 0) {
         *sent = 0;

@@ -55,8 +55,8 @@ enum { GC_SEND = 1, GC_RECV = 2 };
  * returns GC_OK, and `item` for a GC_RECV case) or GC_RETRY (wake up and
  * try again). */
 typedef struct gc_waitable {
-    gc_mutex *lock;  /* guards q */
-    gc_waitq *q;     /* waiters, oldest first */
+    gc_mutex *lock; /* guards q */
+    gc_waitq *q;    /* waiters, oldest first */
     /* May the waiter proceed now without being completed?  gc_wait asks
      * this (without `lock`) after linking its entry and again after each
      * pause; non-zero makes it return GC_RETRY.  As for channels, the

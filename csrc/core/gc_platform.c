@@ -122,7 +122,7 @@ gc_ncpu(void)
 static _Atomic int spinning[2];
 
 /* Samples of "runnable threads other than our spinners and the reader". */
-#define GC_LOAD_SAMPLES 8
+#define GC_LOAD_SAMPLES   8
 #define GC_LOAD_PERIOD_NS 2000000
 static _Atomic int load_samples[GC_LOAD_SAMPLES];
 static _Atomic unsigned load_next;
@@ -179,14 +179,12 @@ other_demand(void)
                                                 memory_order_relaxed)) {
         int running = runnable_now();
         if (running >= 0) {
-            int ours = atomic_load_explicit(&spinning[0],
-                                            memory_order_relaxed) +
-                       atomic_load_explicit(&spinning[1],
-                                            memory_order_relaxed) +
-                       1;
+            int ours =
+                atomic_load_explicit(&spinning[0], memory_order_relaxed) +
+                atomic_load_explicit(&spinning[1], memory_order_relaxed) + 1;
             int others = running > ours ? running - ours : 0;
-            unsigned i = atomic_fetch_add_explicit(&load_next, 1,
-                                                   memory_order_relaxed);
+            unsigned i =
+                atomic_fetch_add_explicit(&load_next, 1, memory_order_relaxed);
             atomic_store_explicit(&load_samples[i % GC_LOAD_SAMPLES], others,
                                   memory_order_relaxed);
         }
@@ -325,8 +323,8 @@ gc_park(gc_parkword *word, uint32_t expected, int64_t deadline)
      * which takes park_mutex before broadcasting. */
     if (atomic_load(word) == expected) {
         int64_t now = gc_now_ns();
-        int64_t wait = deadline == GC_FOREVER ? GC_PARK_POLL_NS
-                                              : deadline - now;
+        int64_t wait =
+            deadline == GC_FOREVER ? GC_PARK_POLL_NS : deadline - now;
         if (wait <= 0) {
             st = GC_TIMEOUT;
         }
@@ -335,8 +333,8 @@ gc_park(gc_parkword *word, uint32_t expected, int64_t deadline)
             if (poll) {
                 wait = GC_PARK_POLL_NS;
             }
-            if (uv_cond_timedwait(&park_cond, &park_mutex,
-                                  (uint64_t)wait) == UV_ETIMEDOUT) {
+            if (uv_cond_timedwait(&park_cond, &park_mutex, (uint64_t)wait) ==
+                UV_ETIMEDOUT) {
                 st = poll ? GC_INTR : GC_TIMEOUT;
             }
         }

@@ -19,10 +19,26 @@
 /* A leaf lock: never call out, free memory or wake a thread holding it. */
 typedef uv_mutex_t gc_mutex;
 
-static inline int gc_mutex_init(gc_mutex *m) { return uv_mutex_init(m); }
-static inline void gc_mutex_destroy(gc_mutex *m) { uv_mutex_destroy(m); }
-static inline void gc_mutex_lock(gc_mutex *m) { uv_mutex_lock(m); }
-static inline void gc_mutex_unlock(gc_mutex *m) { uv_mutex_unlock(m); }
+static inline int
+gc_mutex_init(gc_mutex *m)
+{
+    return uv_mutex_init(m);
+}
+static inline void
+gc_mutex_destroy(gc_mutex *m)
+{
+    uv_mutex_destroy(m);
+}
+static inline void
+gc_mutex_lock(gc_mutex *m)
+{
+    uv_mutex_lock(m);
+}
+static inline void
+gc_mutex_unlock(gc_mutex *m)
+{
+    uv_mutex_unlock(m);
+}
 
 /* A parking word: a thread sleeps while *word == expected. */
 typedef _Atomic uint32_t gc_parkword;

@@ -54,7 +54,8 @@ gc_random_below(size_t n)
     return (size_t)(((unsigned __int128)rng_next() * n) >> 64);
 }
 
-/* ---- polling ------------------------------------------------------------- */
+/* ---- polling -------------------------------------------------------------
+ */
 
 /* Try case c once: GC_OK, GC_CLOSED or GC_WOULDBLOCK. */
 static gc_status
@@ -95,7 +96,8 @@ poll_cases(gc_case *cases, size_t n, const size_t *order, size_t first,
     return GC_WOULDBLOCK;
 }
 
-/* ---- select -------------------------------------------------------------- */
+/* ---- select --------------------------------------------------------------
+ */
 
 static int
 cancelled(gc_chan *cancel)
@@ -107,8 +109,8 @@ cancelled(gc_chan *cancel)
  * `waiting` (the extra one for the cancel channel). */
 static gc_status
 select_loop(gc_case *cases, size_t n, int flags, int64_t deadline,
-            gc_chan *cancel, const gc_unlock *u, size_t *index,
-            size_t *order, gc_case *waiting)
+            gc_chan *cancel, const gc_unlock *u, size_t *index, size_t *order,
+            gc_case *waiting)
 {
     /* The poll order: in argument order when biased, else a uniformly
      * random permutation (Fisher-Yates, "inside-out" form). */
@@ -182,8 +184,8 @@ gc_select(gc_case *cases, size_t n, int flags, int64_t deadline,
     if (n <= GC_SELECT_STACK_CASES) {
         size_t order[GC_SELECT_STACK_CASES];
         gc_case waiting[GC_SELECT_STACK_CASES + 1];
-        return select_loop(cases, n, flags, deadline, cancel, u, index,
-                           order, waiting);
+        return select_loop(cases, n, flags, deadline, cancel, u, index, order,
+                           waiting);
     }
     size_t *order = malloc(n * sizeof *order);
     gc_case *waiting = malloc((n + 1) * sizeof *waiting);

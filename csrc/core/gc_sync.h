@@ -98,12 +98,12 @@ int gc_mu_locked(gc_mu *m);
 #define GC_RW_MAX_READERS    ((uint64_t)0xFFFFFFFFu)
 
 typedef struct gc_rw {
-    _Atomic uint64_t state; /* see above */
-    gc_mutex lock;          /* guards rq and wq */
-    gc_waitq rq;            /* readers waiting, oldest first */
-    gc_waitq wq;            /* writers waiting, oldest first */
-    gc_waitable rwait;      /* {&lock, &rq, ready: a reader may enter} */
-    gc_waitable wwait;      /* {&lock, &wq, ready: a writer may enter} */
+    _Atomic uint64_t state;      /* see above */
+    gc_mutex lock;               /* guards rq and wq */
+    gc_waitq rq;                 /* readers waiting, oldest first */
+    gc_waitq wq;                 /* writers waiting, oldest first */
+    gc_waitable rwait;           /* {&lock, &rq, ready: a reader may enter} */
+    gc_waitable wwait;           /* {&lock, &wq, ready: a writer may enter} */
     _Atomic unsigned generation; /* fork generation of the waiting-writer
                                   * count (written under lock) */
 } gc_rw;

@@ -148,9 +148,9 @@ gc_waitq_has_waiting(gc_waitq *q, const gc_waiter *self)
     fresh(q);
     for (const gc_entry *e = q->head; e != NULL; e = e->next) {
         /* acquire: pairs with the release of a claim or an abort. */
-        if (e->w != self && atomic_load_explicit(&e->w->sel,
-                                                 memory_order_acquire) ==
-                                GC_SEL_WAITING) {
+        if (e->w != self &&
+            atomic_load_explicit(&e->w->sel, memory_order_acquire) ==
+                GC_SEL_WAITING) {
             return 1;
         }
     }
@@ -173,8 +173,8 @@ gc_entry_complete(gc_entry *e, int result)
      * entry and the waiter may already be gone: gc_unpark only passes the
      * address to the kernel, and a wake at an address nobody (or some
      * later waiter) sleeps on is harmless, every park loop rechecks. */
-    uint32_t prev = atomic_exchange_explicit(&w->state, GC_W_DONE,
-                                             memory_order_acq_rel);
+    uint32_t prev =
+        atomic_exchange_explicit(&w->state, GC_W_DONE, memory_order_acq_rel);
     if (prev == GC_W_PARKED) {
         gc_unpark(&w->state);
     }

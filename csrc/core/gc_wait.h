@@ -2,10 +2,10 @@
  *
  * Every wait has one gc_waiter, on the waiting thread's stack.  A thread
  * about to block puts one gc_entry per case on the wait queue of that
- * case's channel; all of them point at its waiter.  Whoever wants to complete an operation for a
- * waiting thread must first win the compare-and-swap of the waiter's `sel`
- * word from GC_SEL_WAITING to the address of the entry it chose (a
- * "claim"); the waiter itself withdraws by swapping GC_SEL_WAITING for
+ * case's channel; all of them point at its waiter.  Whoever wants to complete
+ * an operation for a waiting thread must first win the compare-and-swap of the
+ * waiter's `sel` word from GC_SEL_WAITING to the address of the entry it chose
+ * (a "claim"); the waiter itself withdraws by swapping GC_SEL_WAITING for
  * GC_SEL_ABORTED.  Exactly one of them wins, so a thread waiting on many
  * channels (select) has exactly one case completed.
  *
@@ -48,26 +48,26 @@
 enum { GC_W_PENDING = 0, GC_W_PARKED = 1, GC_W_DONE = 2 };
 
 typedef struct gc_waiter {
-    _Atomic uintptr_t sel;  /* WAITING, ABORTED, or the claimed entry */
-    gc_parkword state;      /* PENDING -> (PARKED ->) DONE; futex word */
+    _Atomic uintptr_t sel; /* WAITING, ABORTED, or the claimed entry */
+    gc_parkword state;     /* PENDING -> (PARKED ->) DONE; futex word */
 } gc_waiter;
 
 typedef struct gc_entry {
-    struct gc_entry *prev;  /* neighbours on the queue (queue's lock) */
+    struct gc_entry *prev; /* neighbours on the queue (queue's lock) */
     struct gc_entry *next;
-    gc_waiter *w;           /* the waiting thread */
-    void *item;             /* send: value offered; recv: value handed in */
-    int linked;             /* on a queue now (queue's lock) */
-    int result;             /* GC_OK or GC_RETRY, set by the claimer */
-    unsigned generation;    /* gc_fork_generation() when it was queued */
+    gc_waiter *w;        /* the waiting thread */
+    void *item;          /* send: value offered; recv: value handed in */
+    int linked;          /* on a queue now (queue's lock) */
+    int result;          /* GC_OK or GC_RETRY, set by the claimer */
+    unsigned generation; /* gc_fork_generation() when it was queued */
 } gc_entry;
 
 typedef struct gc_waitq {
-    gc_entry *head;         /* oldest waiter first (FIFO service) */
+    gc_entry *head; /* oldest waiter first (FIFO service) */
     gc_entry *tail;
-    _Atomic size_t count;   /* entries linked; written under the lock */
-    _Atomic int empty;      /* 1 when no entry is linked */
-    unsigned generation;    /* fork generation of the entries (the lock) */
+    _Atomic size_t count; /* entries linked; written under the lock */
+    _Atomic int empty;    /* 1 when no entry is linked */
+    unsigned generation;  /* fork generation of the entries (the lock) */
 } gc_waitq;
 
 void gc_waitq_init(gc_waitq *q);

@@ -25,60 +25,60 @@
  * X(type, name) per object, grouped by the file that creates it.
  * module.c declares, traverses and clears them all from this list; each
  * file's gc_py_*_init() (below) fills its own. */
-#define GC_PY_STATE_OBJECTS(X)                                              \
-    /* module.c */                                                          \
-    X(PyObject, GochanError)      /* base of every gochan exception */      \
-    X(PyObject, ChannelClosed)    /* operation on a closed channel */       \
-    X(PyObject, WouldBlock)       /* a *_nowait call cannot proceed */      \
-    X(PyObject, ContextError)     /* base of the two context errors */      \
-    X(PyObject, Cancelled)        /* the context was cancelled */           \
-    X(PyObject, DeadlineExceeded) /* the context's deadline passed */       \
-    X(PyObject, str_timeout)      /* interned "timeout" */                  \
-    X(PyObject, str_ctx)          /* interned "ctx" */                      \
-    /* chan.c, views.c */                                                   \
-    X(PyTypeObject, Chan_Type)      /* gochan.Chan */                       \
-    X(PyTypeObject, SendChan_Type)  /* gochan.SendChan */                   \
-    X(PyTypeObject, RecvChan_Type)  /* gochan.RecvChan */                   \
-    X(PyTypeObject, ChanStats_Type) /* gochan.ChanStats */                  \
-    /* select.c */                                                          \
-    GC_PY_SELECT_OBJECTS(X)                                                 \
-    /* context.c */                                                         \
-    GC_PY_CONTEXT_OBJECTS(X)                                                \
-    /* timer.c */                                                           \
-    GC_PY_TIMER_OBJECTS(X)                                                  \
-    /* sync.c, goroutine.c */                                               \
+#define GC_PY_STATE_OBJECTS(X)                                         \
+    /* module.c */                                                     \
+    X(PyObject, GochanError)      /* base of every gochan exception */ \
+    X(PyObject, ChannelClosed)    /* operation on a closed channel */  \
+    X(PyObject, WouldBlock)       /* a *_nowait call cannot proceed */ \
+    X(PyObject, ContextError)     /* base of the two context errors */ \
+    X(PyObject, Cancelled)        /* the context was cancelled */      \
+    X(PyObject, DeadlineExceeded) /* the context's deadline passed */  \
+    X(PyObject, str_timeout)      /* interned "timeout" */             \
+    X(PyObject, str_ctx)          /* interned "ctx" */                 \
+    /* chan.c, views.c */                                              \
+    X(PyTypeObject, Chan_Type)      /* gochan.Chan */                  \
+    X(PyTypeObject, SendChan_Type)  /* gochan.SendChan */              \
+    X(PyTypeObject, RecvChan_Type)  /* gochan.RecvChan */              \
+    X(PyTypeObject, ChanStats_Type) /* gochan.ChanStats */             \
+    /* select.c */                                                     \
+    GC_PY_SELECT_OBJECTS(X)                                            \
+    /* context.c */                                                    \
+    GC_PY_CONTEXT_OBJECTS(X)                                           \
+    /* timer.c */                                                      \
+    GC_PY_TIMER_OBJECTS(X)                                             \
+    /* sync.c, goroutine.c */                                          \
     GC_PY_SYNC_OBJECTS(X)
 
 /* Each file's own list; keep one X(...) per line. */
-#define GC_PY_SELECT_OBJECTS(X)                                             \
-    X(PyTypeObject, Recv_Type)     /* gochan.Recv */                        \
-    X(PyTypeObject, Send_Type)     /* gochan.Send */                        \
-    X(PyTypeObject, Selected_Type) /* gochan.Selected */                    \
-    X(PyObject, str_default)       /* interned "default" */           \
-    X(PyObject, str_biased)        /* interned "biased" */            \
-    X(PyObject, nothing_selected)  /* Selected(-1, None, False) */     \
+#define GC_PY_SELECT_OBJECTS(X)                                    \
+    X(PyTypeObject, Recv_Type)     /* gochan.Recv */               \
+    X(PyTypeObject, Send_Type)     /* gochan.Send */               \
+    X(PyTypeObject, Selected_Type) /* gochan.Selected */           \
+    X(PyObject, str_default)       /* interned "default" */        \
+    X(PyObject, str_biased)        /* interned "biased" */         \
+    X(PyObject, nothing_selected)  /* Selected(-1, None, False) */ \
     X(PyObject, spare_selected)    /* see select.c, "spare result" */
-#define GC_PY_CONTEXT_OBJECTS(X)                                            \
-    X(PyTypeObject, Context_Type)    /* gochan.Context */                   \
-    X(PyTypeObject, CancelFunc_Type) /* gochan.CancelFunc */                \
-    X(PyTypeObject, AfterFunc_Type)  /* stop() of Context.after_func */     \
-    X(PyObject, ctx_background)      /* background() */                     \
+#define GC_PY_CONTEXT_OBJECTS(X)                                        \
+    X(PyTypeObject, Context_Type)    /* gochan.Context */               \
+    X(PyTypeObject, CancelFunc_Type) /* gochan.CancelFunc */            \
+    X(PyTypeObject, AfterFunc_Type)  /* stop() of Context.after_func */ \
+    X(PyObject, ctx_background)      /* background() */                 \
     X(PyObject, ctx_todo)            /* todo() */
-#define GC_PY_TIMER_OBJECTS(X)                                              \
-    X(PyTypeObject, Timer_Type)  /* gochan.Timer */                         \
+#define GC_PY_TIMER_OBJECTS(X)                      \
+    X(PyTypeObject, Timer_Type)  /* gochan.Timer */ \
     X(PyTypeObject, Ticker_Type) /* gochan.Ticker */
-#define GC_PY_SYNC_OBJECTS(X)                                               \
-    X(PyTypeObject, Mutex_Type)         /* gochan.Mutex */                  \
-    X(PyTypeObject, RWMutex_Type)       /* gochan.RWMutex */                \
-    X(PyTypeObject, RWMutexGuard_Type)  /* rw.read() and rw.write() */      \
-    X(PyTypeObject, Semaphore_Type)     /* gochan.Semaphore */              \
-    X(PyTypeObject, WaitGroup_Type)     /* gochan.WaitGroup */              \
-    X(PyTypeObject, Goroutine_Type)     /* gochan.Goroutine */              \
-    X(PyObject, go_running)   /* set of the goroutines not finished */      \
-    X(PyObject, go_idle)      /* capsule: gc_idle where workers wait */     \
-    X(PyObject, go_idle_gen)  /* fork generation go_idle was made in */     \
-    X(PyObject, go_start)     /* starts a worker thread (_goroutines.py) */ \
-    X(PyObject, go_report)    /* reports a lost exception (same) */
+#define GC_PY_SYNC_OBJECTS(X)                                              \
+    X(PyTypeObject, Mutex_Type)        /* gochan.Mutex */                  \
+    X(PyTypeObject, RWMutex_Type)      /* gochan.RWMutex */                \
+    X(PyTypeObject, RWMutexGuard_Type) /* rw.read() and rw.write() */      \
+    X(PyTypeObject, Semaphore_Type)    /* gochan.Semaphore */              \
+    X(PyTypeObject, WaitGroup_Type)    /* gochan.WaitGroup */              \
+    X(PyTypeObject, Goroutine_Type)    /* gochan.Goroutine */              \
+    X(PyObject, go_running)  /* set of the goroutines not finished */      \
+    X(PyObject, go_idle)     /* capsule: gc_idle where workers wait */     \
+    X(PyObject, go_idle_gen) /* fork generation go_idle was made in */     \
+    X(PyObject, go_start)    /* starts a worker thread (_goroutines.py) */ \
+    X(PyObject, go_report)   /* reports a lost exception (same) */
 
 #define GC_PY_STATE_FIELD(type, name) type *name;
 typedef struct gc_py_state {

@@ -123,8 +123,8 @@ chan_take(gc_chan *ch, PyObject **item, gc_py_wait *w)
     void *got = NULL;
     gc_status status = gc_chan_try_recv(ch, &got);
     if (status == GC_WOULDBLOCK) {
-        status = w->timeout_ns == 0 ? GC_TIMEOUT
-                                    : chan_wait(ch, GC_RECV, &got, w);
+        status =
+            w->timeout_ns == 0 ? GC_TIMEOUT : chan_wait(ch, GC_RECV, &got, w);
     }
     if (status == GC_OK) {
         *item = gc_py_item_out(got);
@@ -417,7 +417,7 @@ chan_send_many(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 }
 
 /* Room recv_many makes for values (see chan_recv_many). */
-#define RECV_MANY_ROOM 128
+#define RECV_MANY_ROOM     128
 #define RECV_MANY_MAX_ROOM 65536
 
 /* max_items of recv_many: an int >= 1; values too large for a Py_ssize_t

@@ -72,13 +72,13 @@ is_main_thread(void)
 {
     if (!main_known) {
         if (!atfork_registered) {
-            atfork_registered = pthread_atfork(NULL, NULL,
-                                               forget_main_thread) == 0;
+            atfork_registered =
+                pthread_atfork(NULL, NULL, forget_main_thread) == 0;
         }
         PyObject *threading = PyImport_ImportModule("threading");
-        PyObject *main = threading ? PyObject_CallMethod(
-                                         threading, "main_thread", NULL)
-                                   : NULL;
+        PyObject *main =
+            threading ? PyObject_CallMethod(threading, "main_thread", NULL)
+                      : NULL;
         PyObject *ident = main ? PyObject_GetAttrString(main, "ident") : NULL;
         unsigned long value = ident ? PyLong_AsUnsignedLong(ident) : 0;
         Py_XDECREF(ident);

@@ -24,8 +24,7 @@
 /* A Recv or a Send: the channel object (or None) and its core channel
  * (NULL for None); `value` is NULL for a Recv. */
 typedef struct gc_py_case {
-    PyObject_HEAD
-    PyObject *chan;
+    PyObject_HEAD PyObject *chan;
     gc_chan *ch;
     PyObject *value;
 } gc_py_case;
@@ -39,7 +38,8 @@ case_set_chan(gc_py_state *st, gc_py_case *self, PyObject *chan, int dir,
               const char *name)
 {
     PyTypeObject *tp = Py_TYPE(chan);
-    PyTypeObject *view = dir == GC_RECV ? st->RecvChan_Type : st->SendChan_Type;
+    PyTypeObject *view =
+        dir == GC_RECV ? st->RecvChan_Type : st->SendChan_Type;
     if (chan == Py_None) {
         self->ch = NULL;
     }
@@ -50,8 +50,8 @@ case_set_chan(gc_py_state *st, gc_py_case *self, PyObject *chan, int dir,
         PyErr_Format(PyExc_TypeError,
                      "%s() needs a channel that can %s: a Chan, a %s or "
                      "None, got a %s",
-                     name, dir == GC_RECV ? "receive" : "send",
-                     view->tp_name, tp->tp_name);
+                     name, dir == GC_RECV ? "receive" : "send", view->tp_name,
+                     tp->tp_name);
         return -1;
     }
     else {
@@ -121,8 +121,7 @@ case_vectorcall(PyObject *type, PyObject *const *args, size_t nargsf,
     if (self == NULL) {
         return NULL;
     }
-    if (case_set_chan(st, self, args[0], send ? GC_SEND : GC_RECV, name) <
-        0) {
+    if (case_set_chan(st, self, args[0], send ? GC_SEND : GC_RECV, name) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -298,16 +297,16 @@ static PyType_Slot send_slots[] = {
 static PyType_Spec recv_spec = {
     .name = "gochan.Recv",
     .basicsize = sizeof(gc_py_case),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags =
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = recv_slots,
 };
 
 static PyType_Spec send_spec = {
     .name = "gochan.Send",
     .basicsize = sizeof(gc_py_case),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
-             Py_TPFLAGS_IMMUTABLETYPE,
+    .flags =
+        Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
     .slots = send_slots,
 };
 
@@ -362,8 +361,7 @@ parse_flag(PyObject *value, int *out)
 static int
 select_keyword(gc_py_state *st, PyObject *key)
 {
-    static const char *const names[] = {"timeout", "ctx", "default",
-                                        "biased"};
+    static const char *const names[] = {"timeout", "ctx", "default", "biased"};
     PyObject *const interned[] = {st->str_timeout, st->str_ctx,
                                   st->str_default, st->str_biased};
     for (int i = 0; i < 4; i++) {
@@ -473,8 +471,8 @@ run_select(gc_case *cases, size_t n, const select_args *a, size_t *index)
     /* A select that cannot wait never lets go of the GIL. */
     const gc_unlock *unlock = a->nowait ? NULL : gc_py_gil();
     for (;;) {
-        gc_status status = gc_select(cases, n, flags, deadline, w.cancel,
-                                     unlock, index);
+        gc_status status =
+            gc_select(cases, n, flags, deadline, w.cancel, unlock, index);
         if (status != GC_INTR || PyErr_Occurred() ||
             PyErr_CheckSignals() < 0) {
             return status;

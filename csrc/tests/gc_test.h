@@ -406,8 +406,7 @@ gc_test_parked_op_main(void *arg)
 }
 
 static inline void
-gc_test_parked_op_start(gc_test_parked_op *p, gc_chan *ch, int dir,
-                        void *item)
+gc_test_parked_op_start(gc_test_parked_op *p, gc_chan *ch, int dir, void *item)
 {
     size_t before = dir == GC_SEND ? gc_test_waiting_senders(ch)
                                    : gc_test_waiting_receivers(ch);

@@ -147,9 +147,9 @@ test_statuses(void)
     /* Now nothing is ready. */
     CHECK_ST(gc_select(c, 2, GC_SELECT_NOWAIT, GC_FOREVER, NULL, NULL, &idx),
              GC_WOULDBLOCK);
-    CHECK_ST(gc_select(c, 2, 0, gc_deadline_after(2 * GC_MS), NULL, NULL,
-                       &idx),
-             GC_TIMEOUT);
+    CHECK_ST(
+        gc_select(c, 2, 0, gc_deadline_after(2 * GC_MS), NULL, NULL, &idx),
+        GC_TIMEOUT);
     CHECK_ST(gc_select(c, 2, 0, 0, NULL, NULL, &idx), GC_TIMEOUT);
     CHECK_EQ(gc_test_waiting_receivers(u), 0);
     CHECK_EQ(gc_test_waiting_senders(b), 0);
@@ -172,13 +172,13 @@ test_statuses(void)
     CHECK_ST(gc_select(c, 2, GC_SELECT_NOWAIT, GC_FOREVER, NULL, NULL, &idx),
              GC_WOULDBLOCK);
     int64_t start = gc_now_ns();
-    CHECK_ST(gc_select(NULL, 0, 0, gc_deadline_after(3 * GC_MS), NULL, NULL,
-                       &idx),
-             GC_TIMEOUT);
+    CHECK_ST(
+        gc_select(NULL, 0, 0, gc_deadline_after(3 * GC_MS), NULL, NULL, &idx),
+        GC_TIMEOUT);
     CHECK(gc_now_ns() - start >= 3 * GC_MS);
-    CHECK_ST(gc_select(NULL, 0, GC_SELECT_NOWAIT, GC_FOREVER, NULL, NULL,
-                       &idx),
-             GC_WOULDBLOCK);
+    CHECK_ST(
+        gc_select(NULL, 0, GC_SELECT_NOWAIT, GC_FOREVER, NULL, NULL, &idx),
+        GC_WOULDBLOCK);
     gc_chan_free(u, NULL, NULL);
     gc_chan_free(b, NULL, NULL);
 }
@@ -218,9 +218,9 @@ test_cancelled_before_moves_nothing(void)
     size_t idx;
     CHECK_ST(gc_select(&c, 1, 0, GC_FOREVER, cancel, NULL, &idx),
              GC_CANCELLED);
-    CHECK_ST(gc_select(&c, 1, GC_SELECT_NOWAIT, GC_FOREVER, cancel, NULL,
-                       &idx),
-             GC_CANCELLED);
+    CHECK_ST(
+        gc_select(&c, 1, GC_SELECT_NOWAIT, GC_FOREVER, cancel, NULL, &idx),
+        GC_CANCELLED);
     CHECK_EQ(gc_chan_len(b), 1);
     gc_chan_free(cancel, NULL, NULL);
     gc_chan_free(b, NULL, NULL);
@@ -252,8 +252,8 @@ blocked_select_main(void *arg)
 static void
 test_cancel_wakes_a_blocked_select(void)
 {
-    blocked_select s = {.a = gc_chan_new(0), .b = gc_chan_new(0),
-                        .cancel = gc_chan_new(0)};
+    blocked_select s = {
+        .a = gc_chan_new(0), .b = gc_chan_new(0), .cancel = gc_chan_new(0)};
     pthread_t t = gc_test_spawn(blocked_select_main, &s);
     WAIT_UNTIL(gc_test_waiting_receivers(s.a) == 1 &&
                    gc_test_waiting_senders(s.b) == 1 &&
@@ -272,7 +272,8 @@ test_cancel_wakes_a_blocked_select(void)
     gc_chan_free(s.cancel, NULL, NULL);
 }
 
-/* ---- stress -------------------------------------------------------------- */
+/* ---- stress --------------------------------------------------------------
+ */
 
 #define NCH      4
 #define NPROD    4
@@ -338,8 +339,7 @@ producer_main(void *arg)
             continue;
         }
         size_t idx = NCH;
-        gc_status st =
-            gc_select(c, NCH, 0, GC_FOREVER, s->cancel, NULL, &idx);
+        gc_status st = gc_select(c, NCH, 0, GC_FOREVER, s->cancel, NULL, &idx);
         if (st == GC_OK) {
             atomic_store(&s->sent[w->id - 1][seq], 1);
         }
@@ -374,8 +374,7 @@ consumer_main(void *arg)
             c[i].dir = GC_RECV;
         }
         size_t idx = NCH;
-        gc_status st =
-            gc_select(c, NCH, 0, GC_FOREVER, s->cancel, NULL, &idx);
+        gc_status st = gc_select(c, NCH, 0, GC_FOREVER, s->cancel, NULL, &idx);
         if (st == GC_OK) {
             note_received(s, c[idx].item);
         }
