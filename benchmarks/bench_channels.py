@@ -129,26 +129,34 @@ def pingpong_simplequeue(n: int) -> float:
 # c. one producer, one consumer, capacity 1024 (n items)
 
 
-def spsc_gochan(n: int) -> float:
-    ch = gochan.Chan(CAPACITY)
-    items = list(range(n))
-    got = [0]
+def spsc_gochan_with(capacity: int) -> Callable[[int], float]:
+    """The gochan side of a 1P1C row over a `Chan(capacity)` (bench_peers.py uses 64)."""
 
-    def producer() -> None:
-        send = ch.send
-        for x in items:
-            send(x)
-        ch.close()
+    def variant(n: int) -> float:
+        ch = gochan.Chan(capacity)
+        items = list(range(n))
+        got = [0]
 
-    def consumer() -> None:
-        count = 0
-        for _ in ch:
-            count += 1
-        got[0] = count
+        def producer() -> None:
+            send = ch.send
+            for x in items:
+                send(x)
+            ch.close()
 
-    elapsed = time_threads([producer], [consumer])
-    expect_count(got[0], n)
-    return elapsed
+        def consumer() -> None:
+            count = 0
+            for _ in ch:
+                count += 1
+            got[0] = count
+
+        elapsed = time_threads([producer], [consumer])
+        expect_count(got[0], n)
+        return elapsed
+
+    return variant
+
+
+spsc_gochan = spsc_gochan_with(CAPACITY)
 
 
 def _spsc_queue(make: Callable[[], object]) -> Callable[[int], float]:

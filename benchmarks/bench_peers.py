@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import Callable
 
-from bench_channels import ITEM, STOP, WORKERS, gochan
+from bench_channels import ITEM, STOP, WORKERS, gochan, pingpong_gochan, spsc_gochan_with
 from bench_contexts import WAITERS, _wake_rounds, cancel_wake_event, cancel_wake_gochan
 from harness import Peer, PeerRow, Size, expect_count, loop_timer, time_threads
 
@@ -73,26 +73,7 @@ def noop(x=None):
 # a. one producer, one consumer, a 64-slot buffer (n items)
 
 
-def spsc_gochan(n: int) -> float:
-    ch = gochan.Chan(CAPACITY)
-    items = list(range(n))
-    got = [0]
-
-    def producer() -> None:
-        send = ch.send
-        for x in items:
-            send(x)
-        ch.close()
-
-    def consumer() -> None:
-        count = 0
-        for _ in ch:
-            count += 1
-        got[0] = count
-
-    elapsed = time_threads([producer], [consumer])
-    expect_count(got[0], n)
-    return elapsed
+spsc_gochan = spsc_gochan_with(CAPACITY)
 
 
 def _spsc_put_get(make: Callable[[], tuple[Callable, Callable]]) -> Variant:
@@ -162,22 +143,7 @@ def spsc_pygolang(n: int) -> float:
 # b. unbuffered ping-pong between two threads (n round trips)
 
 
-def pingpong_gochan(n: int) -> float:
-    ping, pong = gochan.Chan(), gochan.Chan()
-
-    def pinger() -> None:
-        send, recv = ping.send, pong.recv
-        for x in repeat(ITEM, n):
-            send(x)
-            recv()
-        ping.close()
-
-    def ponger() -> None:
-        send = pong.send
-        for x in ping:
-            send(x)
-
-    return time_threads([pinger], [ponger])
+# gochan's side is bench_channels.py's pingpong_gochan (two Chan()).
 
 
 def _pingpong_put_get(make: Callable[[], tuple[Callable, Callable]]) -> Variant:
