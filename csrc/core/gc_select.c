@@ -54,6 +54,42 @@ gc_random_below(size_t n)
     return (size_t)(((unsigned __int128)rng_next() * n) >> 64);
 }
 
+/* A uniformly random permutation of 0..n-1 in order[] (Fisher-Yates,
+ * "inside-out" form: position k takes a random j <= k and j's old entry
+ * moves to k).
+ *
+ * The j's come from as few generator draws as possible, since a draw is
+ * most of the cost of a small select: x * (k + 1) splits a uniform 64-bit
+ * x into j, its high word, uniform below k + 1, and its low word, again
+ * (nearly) uniform over 64 bits and independent of j, which serves for
+ * the next j.  Each split loses the information of its bound, so a draw
+ * serves while the product of the bounds stays below 2^32: the bias of
+ * any j is then below 2^32 / 2^64, as for gc_random_below.  Up to 12
+ * cases take one draw; k = 0 takes none (j is 0). */
+static void
+shuffle(size_t *order, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    order[0] = 0;
+    uint64_t x = 0;
+    uint64_t spent = UINT64_C(1) << 32; /* product of the bounds used */
+    for (size_t k = 1; k < n; k++) {
+        uint64_t bound = (uint64_t)k + 1;
+        if (spent > (UINT64_C(1) << 32) / bound) {
+            x = rng_next();
+            spent = 1;
+        }
+        spent *= bound;
+        unsigned __int128 m = (unsigned __int128)x * bound;
+        size_t j = (size_t)(m >> 64);
+        x = (uint64_t)m;
+        order[k] = j == k ? k : order[j];
+        order[j] = k;
+    }
+}
+
 /* ---- polling -------------------------------------------------------------
  */
 
@@ -114,10 +150,13 @@ select_loop(gc_case *cases, size_t n, int flags, int64_t deadline,
 {
     /* The poll order: in argument order when biased, else a uniformly
      * random permutation (Fisher-Yates, "inside-out" form). */
-    for (size_t k = 0; k < n; k++) {
-        size_t j = (flags & GC_SELECT_BIASED) ? k : gc_random_below(k + 1);
-        order[k] = j == k ? k : order[j];
-        order[j] = k;
+    if (flags & GC_SELECT_BIASED) {
+        for (size_t k = 0; k < n; k++) {
+            order[k] = k;
+        }
+    }
+    else {
+        shuffle(order, n);
     }
     size_t first = n; /* none yet */
     for (;;) {
