@@ -36,6 +36,41 @@ def test_recv_case_returns_index_value_and_ok():
     assert (result.index, result.value, result.ok) == (1, "x", True)
 
 
+def test_a_result_still_held_is_not_changed_by_later_selects():
+    # Results are values: a later select must never change one that is still referenced (as it
+    # would if select recycled its result objects carelessly).
+    a = Chan(4)
+    for x in ("x", "y", "z"):
+        a.send(x)
+    first = select(Recv(a))
+    second = select(Recv(a))
+    held = {"third": select(Recv(Chan(1)), Recv(a))}
+    nothing = select(Recv(a), default=True)
+    assert first == (0, "x", True)
+    assert second == (0, "y", True)
+    assert held["third"] == (1, "z", True)
+    assert nothing == (-1, None, False)
+    assert first is not second and second is not held["third"]
+
+
+def test_a_dropped_result_lets_go_of_its_value_by_the_next_select():
+    import weakref
+
+    class Payload:
+        pass
+
+    ch = Chan(1)
+    payload = Payload()
+    ref = weakref.ref(payload)
+    ch.send(payload)
+    del payload
+    index, value, ok = select(Recv(ch))
+    assert (index, ok) == (0, True) and value is ref()
+    del value
+    assert select(Recv(ch), default=True) == (-1, None, False)
+    assert ref() is None
+
+
 def test_send_case_returns_none_and_true():
     a = Chan(1)
     assert select(Send(a, 7)) == (0, None, True)

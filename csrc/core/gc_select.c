@@ -77,7 +77,8 @@ shuffle(size_t *order, size_t n)
     uint64_t spent = UINT64_C(1) << 32; /* product of the bounds used */
     for (size_t k = 1; k < n; k++) {
         uint64_t bound = (uint64_t)k + 1;
-        if (spent > (UINT64_C(1) << 32) / bound) {
+        /* (A multiply, not a division: this is the hot loop.) */
+        if ((unsigned __int128)spent * bound > (UINT64_C(1) << 32)) {
             x = rng_next();
             spent = 1;
         }

@@ -6,7 +6,9 @@
  *   1. Uniform choice: four ready channels, each chosen within 10% of a
  *      quarter of the time (Go's TestSelectFairness, src/runtime/
  *      chan_test.go, with four cases instead of two); the same channel in
- *      four cases likewise; GC_SELECT_BIASED takes the first ready case.
+ *      four cases likewise; any two ready cases among 16 are chosen
+ *      half the time each (the shuffle's draws, see gc_select.c);
+ *      GC_SELECT_BIASED takes the first ready case.
  *   2. The statuses: GC_WOULDBLOCK with GC_SELECT_NOWAIT, GC_CLOSED for a
  *      receive from a closed and drained channel and for a send on a
  *      closed one, GC_TIMEOUT (also with no cases), NULL channels never
@@ -82,6 +84,50 @@ test_same_channel_in_every_case(void)
         CHECK(count[i] < TRIALS / N * 11 / 10);
     }
     gc_chan_free(ch, NULL, NULL);
+}
+
+/* The choice between two ready cases, wherever they sit among 16 (the
+ * rest on empty channels), is a coin toss: the poll order is a uniformly
+ * random permutation, which the shuffle draws from one generator word for
+ * up to 12 cases and from a fresh word after that, so pairs on both sides
+ * of that boundary are checked.  4000 tosses per pair: 10% off is more
+ * than 6 standard deviations. */
+static void
+test_every_pair_of_ready_cases_is_a_coin_toss(void)
+{
+    enum { N = 16, TOSSES = 4000 };
+    gc_chan *ch[N];
+    for (int i = 0; i < N; i++)
+        ch[i] = gc_chan_new(1);
+    for (int a = 0; a < N; a++) {
+        for (int b = a + 1; b < N; b++) {
+            CHECK_ST(gc_chan_try_send(ch[a], GC_P(a + 1)), GC_OK);
+            CHECK_ST(gc_chan_try_send(ch[b], GC_P(b + 1)), GC_OK);
+            size_t count_a = 0;
+            for (int t = 0; t < TOSSES; t++) {
+                gc_case c[N];
+                memset(c, 0, sizeof c);
+                for (int i = 0; i < N; i++) {
+                    c[i].ch = ch[i];
+                    c[i].dir = GC_RECV;
+                }
+                size_t idx = N;
+                CHECK_ST(gc_select(c, N, 0, GC_FOREVER, NULL, NULL, &idx),
+                         GC_OK);
+                CHECK(idx == (size_t)a || idx == (size_t)b);
+                CHECK_EQ(GC_N(c[idx].item), idx + 1);
+                count_a += idx == (size_t)a;
+                CHECK_ST(gc_chan_try_send(ch[idx], c[idx].item), GC_OK);
+            }
+            CHECK(count_a > TOSSES / 2 * 9 / 10);
+            CHECK(count_a < TOSSES / 2 * 11 / 10);
+            void *item;
+            CHECK_ST(gc_chan_try_recv(ch[a], &item), GC_OK);
+            CHECK_ST(gc_chan_try_recv(ch[b], &item), GC_OK);
+        }
+    }
+    for (int i = 0; i < N; i++)
+        gc_chan_free(ch[i], NULL, NULL);
 }
 
 static void
@@ -470,6 +516,7 @@ main(void)
 {
     GC_RUN(test_fairness_over_four_ready_channels);
     GC_RUN(test_same_channel_in_every_case);
+    GC_RUN(test_every_pair_of_ready_cases_is_a_coin_toss);
     GC_RUN(test_biased_takes_the_first_ready_case);
     GC_RUN(test_random_below_covers_its_range);
     GC_RUN(test_statuses);
