@@ -2,7 +2,10 @@
 
 `gochan.go` lives in C (gochan._core): it hands each goroutine to an idle worker thread, and only
 when none is idle does it call `_start_worker` here to start one more, an ordinary daemon
-`threading.Thread` named ``gochan-worker-N`` running the C worker loop. An exception that a
+`threading.Thread` named ``gochan-worker-N`` running the C worker loop. In a burst, when a few
+threads are already starting, the C side queues the goroutine instead and the threads start one
+more each as they begin (csrc/py/goroutine.c, "Bursts"); if `_start_worker` raises, `go()` raises
+that error, or, for a queued goroutine, the goroutine finishes with it. An exception that a
 goroutine raised and that `Goroutine.join()` never retrieved reaches `_report`, which hands it to
 `threading.excepthook` as an exception in a thread would be::
 

@@ -16,6 +16,7 @@ import weakref
 import pytest
 
 import gochan
+import gochan.testing
 from conftest import LONG, SETTLE, run_python, wait_until
 
 
@@ -527,3 +528,186 @@ def test_a_forked_child_runs_goroutines_and_forgets_the_parents():
     """), timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "child 0", result.stdout + result.stderr
+
+
+# --- bursts: a bounded number of threads starting, the rest pending (goroutine.c, "Bursts") ---
+
+WAKING_MAX = 4  # goroutine.c
+
+
+def without_idle_workers():
+    """Let the idle workers retire, so that the next go() cannot hand its goroutine to one."""
+    previous = gochan._core._set_idle_timeout(0.01)
+    try:
+        wait_until(lambda: gochan._core._pool_state()[2] == 0)
+    finally:
+        gochan._core._set_idle_timeout(previous)
+
+
+class DeferredStarts:
+    """Holds back the start of the next `count` worker threads: Thread.start() returns at once,
+    so go() sees them all waking and queues the goroutines that follow as pending.  release()
+    starts them; after it, starting a worker raises `fail` if set."""
+
+    def __init__(self, monkeypatch, count):
+        self.held = []
+        self.fail = None
+        self.started = 0
+        real = threading.Thread.start
+
+        def start(thread):
+            if not thread.name.startswith("gochan-worker-"):
+                return real(thread)
+            if len(self.held) < count and not self.released:
+                self.held.append(thread)
+                return None
+            if self.fail is not None:
+                raise self.fail
+            self.started += 1
+            return real(thread)
+
+        self.real = real
+        self.released = False
+        monkeypatch.setattr(threading.Thread, "start", start)
+
+    def release(self):
+        self.released = True
+        held, self.held = self.held, []
+        for thread in held:
+            self.real(thread)
+
+
+@pytest.fixture
+def deferred(monkeypatch):
+    without_idle_workers()
+    starts = DeferredStarts(monkeypatch, WAKING_MAX)
+    yield starts
+    starts.release()
+
+
+def test_a_burst_of_short_goroutines_starts_few_threads(monkeypatch):
+    starts = DeferredStarts(monkeypatch, 0)
+    without_idle_workers()
+    goroutines = [gochan.go(int, str(i)) for i in range(10_000)]  # holds the GIL throughout
+    assert [g.join(timeout=LONG) for g in goroutines] == list(range(10_000))
+    # One thread per goroutine before the pool was bounded (over 200 here, thousands on a busy
+    # machine); about 10 now.  Each waking thread may start one more while the queue is not empty.
+    assert starts.started <= 100
+
+
+def test_goroutines_beyond_the_waking_threads_wait_pending_and_are_counted(deferred):
+    ch = gochan.Chan()
+    goroutines = [gochan.go(ch.recv, timeout=LONG) for _ in range(10)]
+    assert gochan._core._pool_state()[:2] == (WAKING_MAX, 10 - WAKING_MAX)
+    assert gochan.num_goroutines() >= 10
+    assert set(goroutines) <= set(gochan.testing.running())
+    assert "starting" in repr(goroutines[-1])
+    deferred.release()
+    # Every pending goroutine gets a thread of its own, though every running one blocks.
+    wait_until(lambda: ch.statistics().waiting_receivers == 10)
+    assert gochan._core._pool_state()[:2] == (0, 0)
+    for i in range(10):
+        ch.send(i)
+    assert sorted(g.join(timeout=LONG) for g in goroutines) == list(range(10))
+
+
+def test_a_burst_of_goroutines_that_all_wait_for_each_other_completes():
+    n = 500
+    arrived = gochan.WaitGroup()
+    arrived.add(n)
+
+    def meet(i):
+        arrived.done()
+        arrived.wait(timeout=LONG)  # returns only once all n run at the same time
+        return i
+
+    goroutines = [gochan.go(meet, i) for i in range(n)]
+    # Order is not promised (pending goroutines start in order, hand-offs may overtake them):
+    # only that every one runs.
+    assert {g.join(timeout=LONG) for g in goroutines} == set(range(n))
+    wait_until(lambda: gochan._core._pool_state()[:2] == (0, 0))
+
+
+def test_a_pending_goroutine_whose_thread_cannot_start_fails_with_the_error(deferred, hook):
+    ch = gochan.Chan()
+    running = [gochan.go(ch.recv, timeout=LONG) for _ in range(WAKING_MAX)]
+    pending = [gochan.go(ch.recv, timeout=LONG) for _ in range(5)]
+    gochan.go(explode, "never runs")  # pending too, and nobody joins it
+    deferred.fail = RuntimeError("can't start new thread")
+    deferred.release()
+    for g in pending:
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            g.join(timeout=LONG)
+        with pytest.raises(RuntimeError):  # every time, like any exception of a goroutine
+            g.join(timeout=LONG)
+    # The one nobody joins is reported once, with the error that kept it from running.
+    wait_until(lambda: len(hook.calls) == 1)
+    assert hook.calls[0][0] is RuntimeError and hook.calls[0][2] == "goroutine explode"
+    wait_until(lambda: gochan._core._pool_state()[:2] == (0, 0))
+    # The goroutines that had threads run on.
+    for i in range(WAKING_MAX):
+        ch.send(i)
+    assert sorted(g.join(timeout=LONG) for g in running) == list(range(WAKING_MAX))
+
+
+def test_go_raises_when_the_thread_it_needs_cannot_start(monkeypatch):
+    without_idle_workers()
+
+    def fail(thread):
+        raise RuntimeError("can't start new thread")
+
+    before = gochan.num_goroutines()
+    monkeypatch.setattr(threading.Thread, "start", fail)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        gochan.go(int)
+    assert gochan.num_goroutines() == before
+    assert gochan._core._pool_state()[:2] == (0, 0)
+
+
+def test_exceptions_of_pending_goroutines_are_reported_exactly_once(deferred, hook):
+    for i in range(20):
+        gochan.go(explode, i)  # nobody keeps them; 16 of them pending
+    deferred.release()
+    wait_until(lambda: len(hook.calls) >= 20)
+    time.sleep(SETTLE)
+    assert sorted(call[1].args[0] for call in hook.calls) == list(range(20))
+    assert all(call[0] is Boom for call in hook.calls)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_finishes_the_parents_pending_goroutines():
+    result = run_python(textwrap.dedent("""
+        import os, threading, time, gochan
+        gochan._core._set_idle_timeout(0.01)
+        gochan.go(int).join(timeout=10)
+        while gochan._core._pool_state()[2]:
+            time.sleep(0.01)
+        real = threading.Thread.start
+        held = []
+        threading.Thread.start = lambda t: held.append(t)  # the workers wait to be started
+        ch = gochan.Chan()
+        lost = [gochan.go(ch.recv, timeout=10) for _ in range(10)]
+        threading.Thread.start = real
+        ok = gochan._core._pool_state()[:2] == (4, 6)
+        pid = os.fork()
+        if pid == 0:
+            ok = ok and gochan._core._pool_state() == (0, 0, 0)
+            ok = ok and gochan.num_goroutines() == 0
+            for g in lost:
+                try:
+                    g.join(timeout=10)
+                    ok = False
+                except RuntimeError:
+                    pass
+            ok = ok and gochan.go(lambda: 42).join(timeout=10) == 42
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        for t in held:
+            t.start()
+        for i in range(10):
+            ch.send(i)
+        ok = ok and sorted(g.join(timeout=10) for g in lost) == list(range(10))
+        print("child", status >> 8, ok, flush=True)
+    """), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "child 0 True", result.stdout + result.stderr

@@ -5,15 +5,44 @@
  * idle workers wait on a gc_idle (csrc/core/gc_sync.h), which gives work
  * to the worker that went idle last.  When none waits, go() asks the
  * Python layer (st->go_start, gochan/_goroutines.py) to start a new daemon
- * thread with it.  A worker runs its goroutine, then waits for the next;
- * after idle_ns without work it ends.  So threads are started on demand,
- * kept while busy and retired once idle (last in, first out: a trickle of
- * work keeps one thread warm and lets the others retire), and go() costs a
- * hand-off, not a thread start.  Workers are daemon threads: the process
- * exits when its main thread ends, whatever goroutines are still
- * blocked.
+ * thread with it.  A worker runs its goroutine, then the pending ones (see
+ * below), then waits for the next; after idle_ns without work it ends.  So
+ * threads are started on demand, kept while busy and retired once idle
+ * (last in, first out: a trickle of work keeps one thread warm and lets
+ * the others retire), and go() costs a hand-off, not a thread start.
+ * Workers are daemon threads: the process exits when its main thread ends,
+ * whatever goroutines are still blocked.
+ *
+ * Bursts.  A loop that calls go() while holding the GIL finds no idle
+ * worker each time: the workers it handed goroutines to, and the threads
+ * it started, cannot run before it lets the GIL go.  Starting a thread per
+ * go() then would start thousands.  So the pool counts the threads that
+ * are "waking": given a goroutine (a new thread, or an idle worker it was
+ * handed to) and not yet begun it.  Past WAKING_MAX of them, go() queues
+ * the goroutine in `pending` (FIFO) rather than start a thread.  A waking
+ * thread, before it runs its goroutine, starts one more thread for the
+ * oldest pending goroutine (a chain), and a worker that finishes a
+ * goroutine takes the oldest pending one before going idle.  So short
+ * goroutines drain the queue on a few threads, while goroutines that
+ * block still each get a thread of their own, one chain link at a time: a
+ * pending goroutine never waits for a running one to finish.  A thread
+ * that cannot be started for a pending goroutine (RuntimeError "can't
+ * start new thread", interpreter shutting down, MemoryError) finishes
+ * that goroutine with the exception: join() raises it and, if nobody
+ * joins, it is reported like any other (pool_chain).
  *
  * Invariants:
+ *   - pending non-empty => waking >= 1 (whenever the GIL is held): only a
+ *     go() that sees waking == WAKING_MAX queues, and a waking thread
+ *     that finds goroutines pending keeps its place until it hands it to
+ *     a thread it started for one (or pending is empty).  So every pending
+ *     goroutine reaches a thread even if every running goroutine blocks
+ *     for ever;
+ *   - pending and waking belong to the go_pool of one fork generation
+ *     (idle_pool): a child gets an empty one, and the goroutines that were
+ *     pending are finished like those of lost threads (after_fork_in_child);
+ *   - a pending goroutine is in st->go_running like a running one (it
+ *     exists from go() until it finishes), with ident 0;
  *   - a goroutine is in st->go_running from go() until it finishes: that
  *     set is what num_goroutines() counts and what gochan.testing lists;
  *   - `finished` (a core WaitGroup at 1) drops to 0 once, after the result
@@ -59,10 +88,31 @@ typedef struct {
     gc_wg finished;      /* 1 until finished, then 0 */
 } py_goroutine;
 
+/* How many threads may be waking at once.  More than one so that a burst
+ * of goroutines that block gets its threads started by a few chains in
+ * parallel rather than one link after another (each link costs a thread
+ * start plus a GIL hand-over); few, so that a burst of short ones starts
+ * few threads: each waking thread adds at most one, and the running ones
+ * drain the queue meanwhile. */
+#define WAKING_MAX 4
+
+/* Where idle workers wait, and the threads and goroutines in between: one
+ * per fork generation, in a capsule; pending and waking are guarded by
+ * the GIL. */
+typedef struct {
+    gc_idle idle;
+    Py_ssize_t waking;   /* threads given a goroutine not begun yet */
+    PyObject **pending;  /* ring of goroutines waiting for a thread */
+    Py_ssize_t head;     /* index of the oldest */
+    Py_ssize_t len;      /* how many */
+    Py_ssize_t cap;      /* size of the ring */
+} go_pool;
+
 #define GOROUTINE(o) ((py_goroutine *)(o))
 #define CH(o)        (((gc_py_chanbase *)(o))->ch)
 #define IDLE_CAPSULE "gochan._core.idle"
-#define IDLE(o)      ((gc_idle *)PyCapsule_GetPointer((o), IDLE_CAPSULE))
+#define POOL(o)      ((go_pool *)PyCapsule_GetPointer((o), IDLE_CAPSULE))
+#define IDLE(o)      (&POOL(o)->idle)
 
 static int
 is_finished(py_goroutine *g)
@@ -130,9 +180,54 @@ restore_exception(PyObject *exc)
 static void
 idle_free(PyObject *capsule)
 {
-    gc_idle *p = IDLE(capsule);
-    gc_idle_destroy(p);
+    go_pool *p = POOL(capsule);
+    /* Only a child after fork() or a module torn down drops a pool that
+     * has pending goroutines: they were finished (after_fork_in_child) or
+     * are never run; drop our references. */
+    for (Py_ssize_t i = 0; i < p->len; i++) {
+        Py_DECREF(p->pending[(p->head + i) % p->cap]);
+    }
+    PyMem_Free(p->pending);
+    gc_idle_destroy(&p->idle);
     PyMem_RawFree(p);
+}
+
+/* Queue g (a reference taken over) at the end of pending: -1 if out of
+ * memory (g is then still the caller's). */
+static int
+pool_push(go_pool *p, PyObject *g)
+{
+    if (p->len == p->cap) {
+        Py_ssize_t cap = p->cap != 0 ? 2 * p->cap : 64;
+        PyObject **ring = PyMem_New(PyObject *, cap);
+        if (ring == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < p->len; i++) {
+            ring[i] = p->pending[(p->head + i) % p->cap];
+        }
+        PyMem_Free(p->pending);
+        p->pending = ring;
+        p->head = 0;
+        p->cap = cap;
+    }
+    p->pending[(p->head + p->len) % p->cap] = g;
+    p->len++;
+    return 0;
+}
+
+/* The oldest pending goroutine (a reference handed over), or NULL. */
+static PyObject *
+pool_pop(go_pool *p)
+{
+    if (p->len == 0) {
+        return NULL;
+    }
+    PyObject *g = p->pending[p->head];
+    p->head = (p->head + 1) % p->cap;
+    p->len--;
+    return g;
 }
 
 /* Where idle workers wait: a capsule holding a gc_idle (borrowed), made
@@ -146,15 +241,15 @@ idle_pool(gc_py_state *st)
         PyLong_AsUnsignedLong(st->go_idle_gen) == generation) {
         return st->go_idle;
     }
-    gc_idle *p = PyMem_RawMalloc(sizeof(gc_idle));
-    if (p == NULL || gc_idle_init(p) != 0) {
+    go_pool *p = PyMem_RawCalloc(1, sizeof(go_pool));
+    if (p == NULL || gc_idle_init(&p->idle) != 0) {
         PyMem_RawFree(p);
         PyErr_NoMemory();
         return NULL;
     }
     PyObject *capsule = PyCapsule_New(p, IDLE_CAPSULE, idle_free);
     if (capsule == NULL) {
-        gc_idle_destroy(p);
+        gc_idle_destroy(&p->idle);
         PyMem_RawFree(p);
         return NULL;
     }
@@ -213,6 +308,99 @@ goroutine_run(gc_py_state *st, py_goroutine *g)
     goroutine_finish(st, g);
 }
 
+/* Finish g, which never ran, with the exception being raised (its thread
+ * could not be started): as if fn had raised it, so join() raises it and,
+ * if nobody joins, it is reported once. */
+static void
+goroutine_fail(gc_py_state *st, py_goroutine *g)
+{
+    PyObject *exc = take_exception();
+    PyObject *fn = g->fn, *args = g->args, *kwargs = g->kwargs;
+    g->fn = g->args = g->kwargs = NULL;
+    g->exc = exc;
+    g->name = fn_name(fn);
+    Py_DECREF(fn);
+    Py_DECREF(args);
+    Py_XDECREF(kwargs);
+    goroutine_finish(st, g);
+}
+
+/* Start a worker thread for the goroutine in box (a one-item list): 0 if
+ * it started, -1 with an exception if not.  The caller counts the new
+ * thread as waking (and uncounts it on failure).  Whoever empties the box
+ * owns its goroutine: on failure it is taken back out of the box, so that
+ * a thread that did start after all (an exception raised while
+ * Thread.start() waited for it) finds it empty and just ends. */
+static int
+launch(gc_py_state *st, PyObject *box)
+{
+    PyObject *r = PyObject_CallOneArg(st->go_start, box);
+    if (r != NULL) {
+        Py_DECREF(r);
+        return 0;
+    }
+    if (PyList_GET_SIZE(box) == 0) {
+        /* The thread started and took its goroutine; only Thread.start()'s
+         * wait for it was interrupted (Ctrl-C in the main thread).  The
+         * goroutine runs, so go() succeeded: raise the interrupt again
+         * at the next check rather than losing it. */
+        if (PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+            PyErr_Clear();
+            PyErr_SetInterrupt();
+        }
+        else {
+            PyErr_WriteUnraisable(st->go_start);
+        }
+        return 0;
+    }
+    PyObject *exc = take_exception();
+    if (PyList_SetSlice(box, 0, 1, NULL) < 0) {
+        PyErr_Clear(); /* cannot fail when shrinking a list */
+    }
+    restore_exception(exc);
+    return -1;
+}
+
+/* Run by a thread that has just been given a goroutine, so is still
+ * counted as waking, before it begins it: if goroutines are pending, start
+ * a thread for the oldest (handing it our place among the waking threads,
+ * so waking never drops to 0 while one is pending); one whose thread cannot be
+ * started is finished with the error, and the next one is tried. */
+static void
+pool_chain(gc_py_state *st, PyObject *pool)
+{
+    go_pool *p = POOL(pool);
+    Py_INCREF(pool); /* across the GIL releases of launch() */
+    int counted = 1;
+    while (p->len > 0) {
+        /* Before the pop: PyList_New may run the collector, and so any
+         * Python code, which must find the pending goroutine queued. */
+        PyObject *box = PyList_New(1);
+        PyObject *g = pool_pop(p);
+        if (g == NULL) {
+            Py_XDECREF(box); /* drained meanwhile */
+            PyErr_Clear();
+            break;
+        }
+        if (box != NULL) {
+            PyList_SET_ITEM(box, 0, Py_NewRef(g));
+            int r = launch(st, box);
+            Py_DECREF(box);
+            if (r == 0) {
+                counted = 0; /* our place went to the new thread */
+                Py_DECREF(g);
+                break;
+            }
+        }
+        goroutine_fail(st, GOROUTINE(g));
+        Py_DECREF(g); /* may report the failure at once */
+    }
+    if (counted) {
+        p->waking--;
+    }
+    Py_DECREF(pool);
+}
+
 PyDoc_STRVAR(
     worker__doc__,
     "_worker($module, box, /)\n"
@@ -220,18 +408,23 @@ PyDoc_STRVAR(
     "\n"
     "The body of a worker thread: run the goroutine in box (a list\n"
     "holding one, emptied at once: the thread object keeps its\n"
-    "arguments for as long as it runs), then the ones go() hands over,\n"
-    "until none comes for a while.");
+    "arguments for as long as it runs), then the pending ones and the\n"
+    "ones go() hands over, until none comes for a while.  An empty box\n"
+    "means that go() gave up on this thread: it ends at once.");
 
 static PyObject *
 go_worker(PyObject *module, PyObject *box)
 {
     gc_py_state *st = PyModule_GetState(module);
-    if (!PyList_CheckExact(box) || PyList_GET_SIZE(box) != 1 ||
-        !PyObject_TypeCheck(PyList_GET_ITEM(box, 0), st->Goroutine_Type)) {
+    if (!PyList_CheckExact(box) || PyList_GET_SIZE(box) > 1 ||
+        (PyList_GET_SIZE(box) == 1 &&
+         !PyObject_TypeCheck(PyList_GET_ITEM(box, 0), st->Goroutine_Type))) {
         PyErr_SetString(PyExc_TypeError,
                         "_worker() takes a list holding one Goroutine");
         return NULL;
+    }
+    if (PyList_GET_SIZE(box) == 0) {
+        Py_RETURN_NONE; /* see launch() */
     }
     PyObject *g = Py_NewRef(PyList_GET_ITEM(box, 0));
     if (PyList_SetSlice(box, 0, 1, NULL) < 0) {
@@ -241,6 +434,13 @@ go_worker(PyObject *module, PyObject *box)
     /* Held across waits: a module torn down meanwhile must not free its
      * state. */
     Py_INCREF(module);
+    PyObject *pool = idle_pool(st);
+    if (pool != NULL) {
+        pool_chain(st, pool);
+    }
+    else {
+        PyErr_Clear(); /* out of memory: run g all the same */
+    }
     const gc_unlock *unlock = gc_py_gil();
     PyObject *ret = Py_None;
     for (;;) {
@@ -251,6 +451,13 @@ go_worker(PyObject *module, PyObject *box)
             ret = NULL;
             break;
         }
+        /* The oldest pending goroutine first: short goroutines drain the
+         * queue of a burst on the threads already running. */
+        g = pool_pop(POOL(idle));
+        if (g != NULL) {
+            Py_DECREF(idle);
+            continue;
+        }
         int64_t deadline = gc_deadline_after(
             atomic_load_explicit(&idle_ns, memory_order_relaxed));
         void *item;
@@ -258,8 +465,8 @@ go_worker(PyObject *module, PyObject *box)
         do {
             status = gc_idle_wait(IDLE(idle), &item, deadline, unlock);
         } while (status == GC_INTR && PyErr_CheckSignals() == 0);
-        Py_DECREF(idle);
         if (status != GC_OK) {
+            Py_DECREF(idle);
             if (status == GC_INTR) {
                 ret = NULL; /* a signal handler raised (main thread only) */
             }
@@ -267,6 +474,8 @@ go_worker(PyObject *module, PyObject *box)
         }
         g = item; /* the reference go() sent */
         st = PyModule_GetState(module);
+        pool_chain(st, idle);
+        Py_DECREF(idle);
     }
     Py_DECREF(module);
     return Py_XNewRef(ret);
@@ -292,7 +501,8 @@ load_hooks(gc_py_state *st)
     return 0;
 }
 
-/* Start g on a worker: an idle one, else a new thread. */
+/* Start g on a worker: an idle one, else a new thread if fewer than
+ * WAKING_MAX are waking, else queue it (pending). */
 static int
 dispatch(gc_py_state *st, py_goroutine *g)
 {
@@ -301,7 +511,16 @@ dispatch(gc_py_state *st, py_goroutine *g)
         return -1;
     }
     Py_INCREF(g); /* the worker's reference */
+    go_pool *p = POOL(idle);
     if (gc_idle_hand(IDLE(idle), g)) {
+        p->waking++; /* until the worker has the GIL again (pool_chain) */
+        return 0;
+    }
+    if (p->waking >= WAKING_MAX) {
+        if (pool_push(p, (PyObject *)g) < 0) {
+            Py_DECREF(g);
+            return -1;
+        }
         return 0;
     }
     PyObject *box = PyList_New(1);
@@ -310,13 +529,15 @@ dispatch(gc_py_state *st, py_goroutine *g)
         return -1;
     }
     PyList_SET_ITEM(box, 0, (PyObject *)g);
-    PyObject *r = PyObject_CallOneArg(st->go_start, box);
-    Py_DECREF(box);
-    if (r == NULL) {
-        return -1;
+    Py_INCREF(idle); /* across the GIL release of launch() */
+    p->waking++;
+    int r = launch(st, box);
+    if (r < 0) {
+        p->waking--;
     }
-    Py_DECREF(r);
-    return 0;
+    Py_DECREF(idle);
+    Py_DECREF(box);
+    return r;
 }
 
 PyObject *
@@ -840,7 +1061,33 @@ after_fork_in_child(PyObject *module, PyObject *unused)
         }
     }
     Py_DECREF(list);
+    /* A pool of this generation, with nothing waking or pending: the
+     * parent's pending goroutines were finished above (their ident is 0),
+     * and dropping the parent's pool drops its references to them. */
+    if (idle_pool(st) == NULL) {
+        return NULL;
+    }
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(pool_state__doc__,
+             "_pool_state($module, /)\n"
+             "--\n"
+             "\n"
+             "(waking, pending, idle): threads given a goroutine they have\n"
+             "not begun yet, goroutines waiting for a thread, and idle\n"
+             "worker threads (for tests).");
+
+static PyObject *
+pool_state(PyObject *module, PyObject *unused)
+{
+    PyObject *idle = idle_pool(PyModule_GetState(module));
+    if (idle == NULL) {
+        return NULL;
+    }
+    go_pool *p = POOL(idle);
+    return Py_BuildValue("nnn", p->waking, p->len,
+                         (Py_ssize_t)gc_idle_count(&p->idle));
 }
 
 static PyMethodDef goroutine_functions[] = {
@@ -854,6 +1101,7 @@ static PyMethodDef goroutine_functions[] = {
     {"_set_idle_timeout", set_idle_timeout, METH_O, set_idle_timeout__doc__},
     {"_after_fork_in_child", after_fork_in_child, METH_NOARGS,
      after_fork__doc__},
+    {"_pool_state", pool_state, METH_NOARGS, pool_state__doc__},
     {NULL, NULL, 0, NULL},
 };
 
