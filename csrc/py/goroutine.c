@@ -101,11 +101,11 @@ typedef struct {
  * the GIL. */
 typedef struct {
     gc_idle idle;
-    Py_ssize_t waking;   /* threads given a goroutine not begun yet */
-    PyObject **pending;  /* ring of goroutines waiting for a thread */
-    Py_ssize_t head;     /* index of the oldest */
-    Py_ssize_t len;      /* how many */
-    Py_ssize_t cap;      /* size of the ring */
+    Py_ssize_t waking;  /* threads given a goroutine not begun yet */
+    PyObject **pending; /* ring of goroutines waiting for a thread */
+    Py_ssize_t head;    /* index of the oldest */
+    Py_ssize_t len;     /* how many */
+    Py_ssize_t cap;     /* size of the ring */
 } go_pool;
 
 #define GOROUTINE(o) ((py_goroutine *)(o))
