@@ -516,12 +516,48 @@ PyDoc_STRVAR(
  * fail then, with nothing moved) and gives back when it did not need it.
  * The module state's slot is guarded by the GIL; a call that waits has
  * its own spare in hand meanwhile. */
+/* Selected's fields, all visible; select_init checks the type agrees. */
+#define SELECTED_FIELDS 3
+
+/* A new Selected, its fields NULL and not yet tracked by the collector
+ * (fill_selected does both).  PyStructSequence_New would look the field
+ * counts up in the type's dict on every call (CPython 3.11), a fifth of a
+ * non-blocking select; Selected's are known.  A struct sequence is laid
+ * out as a tuple of its real size, and its dealloc is CPython's own. */
+static PyObject *
+new_selected(gc_py_state *st)
+{
+    PyTupleObject *r =
+        PyObject_GC_NewVar(PyTupleObject, st->Selected_Type, SELECTED_FIELDS);
+    if (r == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < SELECTED_FIELDS; i++) {
+        r->ob_item[i] = NULL;
+    }
+    return (PyObject *)r;
+}
+
+/* Set the three fields of a result from new_selected (references taken
+ * over) and hand it to the collector. */
+static PyObject *
+fill_selected(PyObject *result, PyObject *index, PyObject *value, PyObject *ok)
+{
+    PyStructSequence_SetItem(result, 0, index);
+    PyStructSequence_SetItem(result, 1, value);
+    PyStructSequence_SetItem(result, 2, ok);
+    if (!PyObject_GC_IsTracked(result)) {
+        PyObject_GC_Track(result);
+    }
+    return result;
+}
+
 static PyObject *
 take_spare(gc_py_state *st)
 {
     PyObject *spare = st->spare_selected;
     st->spare_selected = NULL;
-    return spare ? spare : PyStructSequence_New(st->Selected_Type);
+    return spare ? spare : new_selected(st);
 }
 
 static void
@@ -627,7 +663,7 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     else {
         Py_INCREF(value);
     }
-    PyObject *result = PyStructSequence_New(st->Selected_Type);
+    PyObject *result = new_selected(st);
     if (result == NULL) {
         if (spare == NULL) {
             Py_DECREF(value);
@@ -644,10 +680,7 @@ select_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
         PyErr_Clear();
         pos = PyLong_FromLong(-1);
     }
-    PyStructSequence_SetItem(result, 0, pos);
-    PyStructSequence_SetItem(result, 1, value);
-    PyStructSequence_SetItem(result, 2, PyBool_FromLong(status == GC_OK));
-    return result;
+    return fill_selected(result, pos, value, PyBool_FromLong(status == GC_OK));
 }
 
 static PyMethodDef select_functions[] = {
@@ -679,6 +712,11 @@ gc_py_select_init(PyObject *m, gc_py_state *st)
     st->Send_Type->tp_vectorcall = case_vectorcall;
     st->nothing_selected = PyStructSequence_New(st->Selected_Type);
     if (st->nothing_selected == NULL) {
+        return -1;
+    }
+    if (Py_SIZE(st->nothing_selected) != SELECTED_FIELDS) {
+        PyErr_SetString(PyExc_SystemError,
+                        "gochan: Selected does not have 3 fields");
         return -1;
     }
     PyStructSequence_SetItem(st->nothing_selected, 0, PyLong_FromLong(-1));
