@@ -308,6 +308,38 @@ goroutine_run(gc_py_state *st, py_goroutine *g)
     goroutine_finish(st, g);
 }
 
+/* Whether the interpreter has begun to exit: CPython 3.12 and newer then
+ * refuse new threads (threading._SHUTTING_DOWN is set before the atexit
+ * handlers run; sys.is_finalizing() only after).  Keeps any exception
+ * being raised. */
+static int
+shutting_down(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (Py_IsFinalizing()) {
+        return 1;
+    }
+#else
+    if (_Py_IsFinalizing()) {
+        return 1;
+    }
+#endif
+    PyObject *exc = take_exception();
+    int down = 0;
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name != NULL ? PyImport_GetModule(name) : NULL;
+    Py_XDECREF(name);
+    if (threading != NULL) {
+        PyObject *flag = PyObject_GetAttrString(threading, "_SHUTTING_DOWN");
+        down = flag != NULL && PyObject_IsTrue(flag) == 1;
+        Py_XDECREF(flag);
+        Py_DECREF(threading);
+    }
+    PyErr_Clear(); /* a missing flag means an older CPython: not exiting */
+    restore_exception(exc);
+    return down;
+}
+
 /* Finish g, which never ran, with the exception being raised (its thread
  * could not be started): as if fn had raised it, so join() raises it and,
  * if nobody joins, it is reported once. */
@@ -315,6 +347,12 @@ static void
 goroutine_fail(gc_py_state *st, py_goroutine *g)
 {
     PyObject *exc = take_exception();
+    if (shutting_down()) {
+        /* As in Go once main returns, a goroutine that could not start
+         * then never runs: join() still raises why, but nothing is
+         * reported on the way out. */
+        g->retrieved = 1;
+    }
     PyObject *fn = g->fn, *args = g->args, *kwargs = g->kwargs;
     g->fn = g->args = g->kwargs = NULL;
     g->exc = exc;
