@@ -159,7 +159,10 @@ def spsc_gochan_with(capacity: int) -> Callable[[int], float]:
 spsc_gochan = spsc_gochan_with(CAPACITY)
 
 
-def _spsc_queue(make: Callable[[], object]) -> Callable[[int], float]:
+def spsc_queue_with(make: Callable[[], object]) -> Callable[[int], float]:
+    """A 1P1C row's peer side over the queue `make()` returns (anything with put and get); the
+    consumer stops at a sentinel, as a queue has no close (bench_peers.py reuses it)."""
+
     def variant(n: int) -> float:
         q = make()
         items = list(range(n))
@@ -185,8 +188,8 @@ def _spsc_queue(make: Callable[[], object]) -> Callable[[int], float]:
     return variant
 
 
-spsc_simplequeue = _spsc_queue(queue.SimpleQueue)
-spsc_queue_bounded = _spsc_queue(lambda: queue.Queue(CAPACITY))
+spsc_simplequeue = spsc_queue_with(queue.SimpleQueue)
+spsc_queue_bounded = spsc_queue_with(lambda: queue.Queue(CAPACITY))
 
 
 # ---------------------------------------------------------------------------------------------

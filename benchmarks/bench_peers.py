@@ -28,8 +28,11 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import repeat
 from typing import Callable
 
-from bench_channels import ITEM, STOP, WORKERS, gochan, pingpong_gochan, spsc_gochan_with
+from bench_channels import (
+    ITEM, STOP, WORKERS, gochan, pingpong_gochan, spsc_gochan_with, spsc_queue_with,
+)
 from bench_contexts import WAITERS, _wake_rounds, cancel_wake_event, cancel_wake_gochan
+from bench_select import fanin_select_with
 from harness import Peer, PeerRow, Size, expect_count, loop_timer, time_threads
 
 CAPACITY = 64
@@ -76,44 +79,9 @@ def noop(x=None):
 spsc_gochan = spsc_gochan_with(CAPACITY)
 
 
-def _spsc_put_get(make: Callable[[], tuple[Callable, Callable]]) -> Variant:
-    """1P1C over a queue given as its (put, get); the consumer stops at a sentinel."""
-
-    def variant(n: int) -> float:
-        put, get = make()
-        items = list(range(n))
-        got = [0]
-
-        def producer() -> None:
-            for x in items:
-                put(x)
-            put(STOP)
-
-        def consumer() -> None:
-            count = 0
-            while get() is not STOP:
-                count += 1
-            got[0] = count
-
-        elapsed = time_threads([producer], [consumer])
-        expect_count(got[0], n)
-        return elapsed
-
-    return variant
-
-
-def _queue_ends() -> tuple[Callable, Callable]:
-    q: queue.Queue = queue.Queue(CAPACITY)
-    return q.put, q.get
-
-
-def _janus_ends() -> tuple[Callable, Callable]:
-    q = importlib.import_module("janus").Queue(CAPACITY)
-    return q.sync_q.put, q.sync_q.get
-
-
-spsc_queue = _spsc_put_get(_queue_ends)
-spsc_janus = _spsc_put_get(_janus_ends)
+spsc_queue = spsc_queue_with(lambda: queue.Queue(CAPACITY))
+# janus's threaded side; the proxy keeps its queue alive.
+spsc_janus = spsc_queue_with(lambda: importlib.import_module("janus").Queue(CAPACITY).sync_q)
 
 
 def spsc_pygolang(n: int) -> float:
@@ -208,34 +176,7 @@ def pingpong_pygolang(n: int) -> float:
 # c. fan-in: one consumer selects over four channels, each fed by its own producer (n items)
 
 
-def fanin_gochan(n: int) -> float:
-    chans = [gochan.Chan(CAPACITY) for _ in range(WORKERS)]
-    per = n // WORKERS
-    got = [0]
-
-    def producer(ch) -> None:
-        send = ch.send
-        for i in range(per):
-            send(i)
-        ch.close()
-
-    def consumer() -> None:
-        select, Recv = gochan.select, gochan.Recv
-        cases = [Recv(ch) for ch in chans]
-        count = 0
-        live = len(cases)
-        while live:
-            index, _, ok = select(*cases)
-            if ok:
-                count += 1
-            else:  # closed and drained: a None channel never fires, as a nil one in Go
-                cases[index] = Recv(None)
-                live -= 1
-        got[0] = count
-
-    elapsed = time_threads([lambda ch=ch: producer(ch) for ch in chans], [consumer])
-    expect_count(got[0], per * WORKERS)
-    return elapsed
+fanin_gochan = fanin_select_with(CAPACITY)
 
 
 def fanin_pygolang(n: int) -> float:

@@ -10,6 +10,7 @@ non-blocking poll with `select(default=True)`, which returns rather than raising
 from __future__ import annotations
 
 import queue
+from typing import Callable
 
 from bench_channels import CAPACITY, NOWAIT_STMT, WORKERS, gochan
 from harness import (
@@ -26,34 +27,42 @@ from harness import (
 # a. fan-in: one consumer selects over four channels, each fed by its own producer thread
 
 
-def fanin_select(n: int) -> float:
-    chans = [gochan.Chan(CAPACITY) for _ in range(WORKERS)]
-    per = n // WORKERS
-    got = [0]
+def fanin_select_with(capacity: int) -> Callable[[int], float]:
+    """The gochan side of a fan-in row over four `Chan(capacity)` (bench_peers.py uses 64)."""
 
-    def producer(ch: gochan.Chan) -> None:
-        send = ch.send
-        for i in range(per):
-            send(i)
-        ch.close()
+    def variant(n: int) -> float:
+        chans = [gochan.Chan(capacity) for _ in range(WORKERS)]
+        per = n // WORKERS
+        got = [0]
 
-    def consumer() -> None:
-        select, Recv = gochan.select, gochan.Recv
-        cases = [Recv(ch) for ch in chans]
-        count = 0
-        live = len(cases)
-        while live:
-            index, _, ok = select(*cases)
-            if ok:
-                count += 1
-            else:  # closed and drained: switch the case off
-                cases[index] = Recv(None)
-                live -= 1
-        got[0] = count
+        def producer(ch: gochan.Chan) -> None:
+            send = ch.send
+            for i in range(per):
+                send(i)
+            ch.close()
 
-    elapsed = time_threads([lambda ch=ch: producer(ch) for ch in chans], [consumer])
-    expect_count(got[0], per * WORKERS)
-    return elapsed
+        def consumer() -> None:
+            select, Recv = gochan.select, gochan.Recv
+            cases = [Recv(ch) for ch in chans]
+            count = 0
+            live = len(cases)
+            while live:
+                index, _, ok = select(*cases)
+                if ok:
+                    count += 1
+                else:  # closed and drained: switch the case off
+                    cases[index] = Recv(None)
+                    live -= 1
+            got[0] = count
+
+        elapsed = time_threads([lambda ch=ch: producer(ch) for ch in chans], [consumer])
+        expect_count(got[0], per * WORKERS)
+        return elapsed
+
+    return variant
+
+
+fanin_select = fanin_select_with(CAPACITY)
 
 
 def fanin_simplequeue(n: int) -> float:
